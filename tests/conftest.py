@@ -1,0 +1,35 @@
+"""Test bootstrap: import the repo root as the package ``lora_manager``.
+
+The repo root is a ComfyUI custom-node package whose code lives in ``py/``. That name clashes with the
+``py`` shim pytest installs, so tests never put the root on ``sys.path``; they load the root package under a
+stable name, the way ComfyUI loads a custom-node folder.
+"""
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+TESTS = Path(__file__).resolve().parent
+SHARED = ROOT.parent / "shared"
+
+if str(TESTS) not in sys.path:
+    sys.path.insert(0, str(TESTS))
+
+
+def _load_root_package() -> None:
+    if "lora_manager" in sys.modules:
+        return
+    spec = importlib.util.spec_from_file_location(
+        "lora_manager", ROOT / "__init__.py", submodule_search_locations=[str(ROOT)]
+    )
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["lora_manager"] = module
+    spec.loader.exec_module(module)
+
+
+_load_root_package()
+
+pytest_plugins = ["support.fixtures"]
