@@ -1,0 +1,172 @@
+"""The one composition root: build the AppContext, attach routes, start and stop cleanly.
+
+Both ways of running (inside ComfyUI, standalone) call ``create_context`` and ``attach_to_app``; nothing
+else builds services, so tests get a fresh, complete context per test.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from .library.index import LibraryDatabase
+from .routes.middleware import api_middleware
+from .services.events import EventHub
+from .services.jobs import JobManager
+from .services.model_service_factory import ModelServiceFactory
+from .services.server_i18n import ServerI18nManager
+from .settings import MODEL_TYPES, RuntimePaths, Settings, SettingsStore
+from .version import VersionInfo, read_version_info
+
+logger = logging.getLogger(__name__)
+
+PACKAGE_ROOT = Path(__file__).resolve().parent.parent
+LOCALES_DIR = PACKAGE_ROOT / "locales"
+CONTEXT_KEY: web.AppKey["AppContext"] = web.AppKey("lora_manager_context")
+
+
+@dataclass
+class AppContext:
+    """Every service of one running server. Built by ``create_context``; owned by the aiohttp app."""
+
+    paths: RuntimePaths
+    settings_store: SettingsStore
+    hub: EventHub
+    jobs: JobManager
+    i18n: ServerI18nManager
+    factory: ModelServiceFactory
+    version: VersionInfo
+    database: LibraryDatabase
+    extra_roots: dict[str, list[str]] = field(default_factory=dict)
+    services: dict[str, Any] = field(default_factory=dict)
+    route_errors: dict[str, str] = field(default_factory=dict)
+    _started: bool = False
+
+    @property
+    def settings(self) -> Settings:
+        return self.settings_store.settings
+
+    def roots_for(self, model_type: str) -> list[Path]:
+        """The configured roots of a type: active library first, then this run's extra roots, deduplicated."""
+        seen: set[str] = set()
+        roots: list[Path] = []
+        for raw in [*self.settings.library.roots.get(model_type, []), *self.extra_roots.get(model_type, [])]:
+            path = Path(raw).expanduser()
+            key = str(path.resolve()) if path.exists() else str(path)
+            if key not in seen:
+                seen.add(key)
+                roots.append(path)
+        return roots
+
+    @property
+    def recipes_dir(self) -> Path:
+        return Path(self.settings.recipes_dir) if self.settings.recipes_dir else self.paths.default_recipes_dir
+
+    def service(self, model_type: str) -> Any:
+        return self.services[model_type]
+
+    async def start(self) -> None:
+        """Bind the event hub and start every model service (warm start from the index, then validate)."""
+        if self._started:
+            return
+        self._started = True
+        self.hub.bind_loop(asyncio.get_running_loop())
+        await self.database.open()
+        if self.database.healed_from is not None:
+            self.hub.broadcast("fetch-progress", {
+                "type": "cache_health_warning",
+                "message": f"The library index was damaged; it was set aside as {self.database.healed_from.name} "
+                           "and is being rebuilt from the files on disk",
+            })
+        for service in self.services.values():
+            await service.start()
+
+    async def close(self) -> None:
+        if not self._started:
+            return
+        self._started = False
+        await self.jobs.shutdown()
+        for service in self.services.values():
+            await service.close()
+        await self.database.close()
+        await self.hub.close()
+
+
+def register_default_model_types(factory: ModelServiceFactory) -> None:
+    from .routes.model_routes import ModelRoutes
+    from .services.model_service import ModelService
+
+    for model_type in MODEL_TYPES:
+        factory.register_model_type(model_type, ModelService, ModelRoutes)
+
+
+def create_context(
+    paths: RuntimePaths,
+    *,
+    extra_roots: dict[str, list[str]] | None = None,
+    factory: ModelServiceFactory | None = None,
+) -> AppContext:
+    """Load settings (healing a corrupt file), build services. Synchronous: call it from a thread or at start."""
+    paths.data_dir.mkdir(parents=True, exist_ok=True)
+    store = SettingsStore(paths.settings_path)
+    store.load()
+    for warning in store.warnings:
+        logger.warning("%s", warning)
+    hub = EventHub()
+    i18n = ServerI18nManager(LOCALES_DIR)
+    i18n.set_locale(store.settings.language)
+    if factory is None:
+        factory = ModelServiceFactory()
+        register_default_model_types(factory)
+    context = AppContext(
+        paths=paths,
+        settings_store=store,
+        hub=hub,
+        jobs=JobManager(hub, max_concurrency=2),
+        i18n=i18n,
+        factory=factory,
+        version=read_version_info(PACKAGE_ROOT),
+        database=LibraryDatabase(paths.db_dir / f"{_slug(store.settings.active_library)}.sqlite"),
+        extra_roots={k: list(v) for k, v in (extra_roots or {}).items()},
+    )
+    for model_type in factory.registered_types():
+        context.services[model_type] = factory.get_service_class(model_type)(model_type, context)
+    return context
+
+
+def _slug(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_" else "_" for c in name) or "library"
+
+
+def attach_to_app(app: web.Application, context: AppContext) -> None:
+    """Add the middleware, every route table and the start/stop hooks to an app (ours or ComfyUI's)."""
+    from .routes import system_routes
+
+    app[CONTEXT_KEY] = context
+    if not app.frozen:
+        app.middlewares.append(api_middleware)
+    app.router.add_routes(system_routes.route_table(context))
+    registered = context.factory.setup_all_routes(
+        app, context, on_error=lambda name, exc: context.route_errors.__setitem__(name, str(exc))
+    )
+    logger.debug("Model routes registered for: %s", ", ".join(registered))
+
+    async def _on_startup(_app: web.Application) -> None:
+        await context.start()
+
+    async def _on_shutdown(_app: web.Application) -> None:
+        await context.close()
+
+    app.on_startup.append(_on_startup)
+    app.on_shutdown.append(_on_shutdown)
+
+
+def build_app(context: AppContext, *, client_max_size: int = 256 * 1024 * 1024) -> web.Application:
+    """A standalone aiohttp app serving the whole API and UI."""
+    app = web.Application(client_max_size=client_max_size, handler_args={"max_line_size": 65536, "max_field_size": 65536})
+    attach_to_app(app, context)
+    return app

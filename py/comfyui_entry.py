@@ -1,0 +1,53 @@
+"""Attach the manager to a running ComfyUI: routes on PromptServer's app, roots from ``folder_paths``.
+
+ComfyUI modules are imported inside the function, so importing the package never fails or blocks without
+ComfyUI.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+from .app import AppContext, attach_to_app, create_context
+from .settings import resolve_runtime_paths
+
+logger = logging.getLogger(__name__)
+
+COMFYUI_FOLDERS = {"lora": ("loras",), "checkpoint": ("checkpoints", "diffusion_models", "unet"),
+                   "embedding": ("embeddings",)}
+
+
+def comfyui_roots(folder_paths: Any) -> dict[str, list[str]]:
+    """Model roots ComfyUI knows, per model type; unknown folder names are skipped."""
+    roots: dict[str, list[str]] = {}
+    for model_type, names in COMFYUI_FOLDERS.items():
+        found: list[str] = []
+        for name in names:
+            try:
+                paths = folder_paths.get_folder_paths(name)
+            except Exception:  # noqa: BLE001 - older ComfyUI builds lack some folder names
+                continue
+            for path in paths:
+                if path not in found:
+                    found.append(path)
+        roots[model_type] = found
+    return roots
+
+
+def attach_to_comfyui(environ: Any = os.environ) -> AppContext | None:
+    """Attach to ``server.PromptServer.instance.app`` when running inside ComfyUI; otherwise do nothing."""
+    try:
+        import folder_paths  # type: ignore[import-not-found]
+        from server import PromptServer  # type: ignore[import-not-found]
+    except ImportError:
+        return None
+    instance = getattr(PromptServer, "instance", None)
+    if instance is None or getattr(instance, "app", None) is None:
+        logger.warning("ComfyUI's PromptServer is not running; LoRA Manager routes were not attached")
+        return None
+    paths = resolve_runtime_paths(environ.get("LORA_MANAGER_SETTINGS"), environ.get("LORA_MANAGER_DATA_DIR"), environ)
+    context = create_context(paths, extra_roots=comfyui_roots(folder_paths))
+    attach_to_app(instance.app, context)
+    logger.info("LoRA Manager attached to ComfyUI (settings: %s)", paths.settings_path)
+    return context

@@ -1,0 +1,281 @@
+"""ModelIndex: one SQLite database per library (WAL, through aiosqlite) plus an in-memory projection.
+
+Why: startup serves listings straight from the database (warm start) and every add, change or removal touches
+one row and one projection entry: O(log N), never a rebuild of the whole list.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import sqlite3
+import time
+from dataclasses import fields
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator, Sequence
+
+import aiosqlite
+from sortedcontainers import SortedKeyList
+
+from .records import STORED_FIELDS, ModelRecord
+
+logger = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 1
+_FIELD_TYPES = {f.name: f.type for f in fields(ModelRecord)}
+_LIST_FIELDS = frozenset({"tags", "trigger_words"})
+_BOOL_FIELDS = frozenset(n for n, t in _FIELD_TYPES.items() if t in ("bool", bool))
+_COLUMNS = ", ".join(STORED_FIELDS)
+
+
+def _column_sql(name: str) -> str:
+    kind = str(_FIELD_TYPES[name])
+    if name == "file_path":
+        return "file_path TEXT PRIMARY KEY"
+    if kind in ("int", "bool") or kind.startswith("int |"):
+        return f"{name} INTEGER"
+    return f"{name} TEXT"
+
+
+MIGRATIONS: list[str] = [
+    # 1: the models table, one column per stored field of ModelRecord at version 1.
+    "CREATE TABLE IF NOT EXISTS models ("
+    + ", ".join(_column_sql(n) for n in STORED_FIELDS)
+    + ");\nCREATE INDEX IF NOT EXISTS models_type ON models(model_type);\n"
+    "CREATE INDEX IF NOT EXISTS models_sha ON models(sha256);\n"
+    "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);",
+]
+
+
+class IndexCorrupt(RuntimeError):
+    pass
+
+
+def record_to_row(record: ModelRecord) -> tuple[Any, ...]:
+    row = []
+    for name in STORED_FIELDS:
+        value = getattr(record, name)
+        if name in _LIST_FIELDS:
+            value = json.dumps(value, ensure_ascii=False)
+        elif name in _BOOL_FIELDS:
+            value = int(value)
+        row.append(value)
+    return tuple(row)
+
+
+_TAGS_POS = STORED_FIELDS.index("tags")
+_TRIGGER_POS = STORED_FIELDS.index("trigger_words")
+_BOOL_POS = tuple(STORED_FIELDS.index(n) for n in STORED_FIELDS if n in _BOOL_FIELDS)
+
+
+def row_to_record(row: Sequence[Any]) -> ModelRecord:
+    values = list(row)
+    for pos in (_TAGS_POS, _TRIGGER_POS):
+        text = values[pos]
+        values[pos] = json.loads(text) if text and text != "[]" else []
+    for pos in _BOOL_POS:
+        values[pos] = bool(values[pos])
+    return ModelRecord(*values)
+
+
+def rows_to_records(rows: Iterable[Sequence[Any]]) -> list[ModelRecord]:
+    """Decode index rows; one bad row is skipped with a warning and never breaks the listing."""
+    records: list[ModelRecord] = []
+    for row in rows:
+        try:
+            records.append(row_to_record(row))
+        except (TypeError, ValueError) as exc:
+            logger.warning("Skipping unreadable index row %r: %s", row[0] if row else None, exc)
+    return records
+
+
+class LibraryDatabase:
+    """The SQLite file of one library. A corrupt or unreadable file is set aside and rebuilt from disk."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.conn: aiosqlite.Connection | None = None
+        self.healed_from: Path | None = None
+
+    async def open(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            await self._connect_and_migrate()
+        except (sqlite3.DatabaseError, IndexCorrupt) as exc:
+            await self._close_quietly()
+            self.healed_from = self._set_aside(str(exc))
+            await self._connect_and_migrate()
+
+    async def _connect_and_migrate(self) -> None:
+        self.conn = await aiosqlite.connect(self.path)
+        await self.conn.execute("PRAGMA journal_mode=WAL")
+        await self.conn.execute("PRAGMA synchronous=NORMAL")
+        await self.conn.execute("PRAGMA busy_timeout=5000")
+        async with self.conn.execute("PRAGMA quick_check") as cursor:
+            row = await cursor.fetchone()
+        if not row or row[0] != "ok":
+            raise IndexCorrupt(f"integrity check failed: {row[0] if row else 'no answer'}")
+        async with self.conn.execute("PRAGMA user_version") as cursor:
+            version = (await cursor.fetchone())[0]
+        if version > SCHEMA_VERSION:
+            raise IndexCorrupt(f"index schema {version} is newer than this program ({SCHEMA_VERSION})")
+        for number in range(version, SCHEMA_VERSION):
+            await self.conn.executescript(MIGRATIONS[number])
+            await self.conn.execute(f"PRAGMA user_version={number + 1}")
+        await self.conn.commit()
+
+    def _set_aside(self, reason: str) -> Path:
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        aside = self.path.with_name(f"{self.path.name}.corrupt-{stamp}")
+        n = 1
+        while aside.exists():
+            aside = self.path.with_name(f"{self.path.name}.corrupt-{stamp}-{n}")
+            n += 1
+        if self.path.exists():
+            os.replace(self.path, aside)
+        for suffix in ("-wal", "-shm"):
+            companion = Path(str(self.path) + suffix)
+            if companion.exists():
+                os.replace(companion, Path(str(aside) + suffix))
+        logger.warning("Index database %s was unusable (%s); set aside as %s and rebuilt", self.path, reason, aside.name)
+        return aside
+
+    async def _close_quietly(self) -> None:
+        if self.conn is not None:
+            try:
+                await self.conn.close()
+            except Exception:  # noqa: BLE001 - closing a broken connection
+                pass
+            self.conn = None
+
+    async def close(self) -> None:
+        await self._close_quietly()
+
+    def _require(self) -> aiosqlite.Connection:
+        if self.conn is None:
+            raise RuntimeError("library database is not open")
+        return self.conn
+
+    async def fetch_rows(self, model_type: str) -> list[Any]:
+        conn = self._require()
+        async with conn.execute(f"SELECT {_COLUMNS} FROM models WHERE model_type = ?", (model_type,)) as cursor:
+            return list(await cursor.fetchall())
+
+    async def upsert(self, records: Iterable[ModelRecord]) -> None:
+        rows = [record_to_row(r) for r in records]
+        if not rows:
+            return
+        conn = self._require()
+        placeholders = ", ".join("?" for _ in STORED_FIELDS)
+        await conn.executemany(f"INSERT OR REPLACE INTO models ({_COLUMNS}) VALUES ({placeholders})", rows)
+        await conn.commit()
+
+    async def delete(self, paths: Iterable[str]) -> None:
+        keys = [(p,) for p in paths]
+        if not keys:
+            return
+        conn = self._require()
+        await conn.executemany("DELETE FROM models WHERE file_path = ?", keys)
+        await conn.commit()
+
+    async def clear(self, model_type: str) -> None:
+        conn = self._require()
+        await conn.execute("DELETE FROM models WHERE model_type = ?", (model_type,))
+        await conn.commit()
+
+
+SORT_KEYS: dict[str, Callable[[ModelRecord], Any]] = {
+    "name": lambda r: (r.name_key, r.file_path),
+    "date": lambda r: (r.mtime_ns, r.file_path),
+    "size": lambda r: (r.size, r.file_path),
+}
+
+
+class ModelProjection:
+    """The in-memory view queries run on: records by path plus one sorted list per sort key."""
+
+    def __init__(self, records: Iterable[ModelRecord] = ()):
+        self._by_path: dict[str, ModelRecord] = {}
+        self._sorted = {name: SortedKeyList(key=key) for name, key in SORT_KEYS.items()}
+        self.version = 0
+        self.replace_all(records)
+
+    def replace_all(self, records: Iterable[ModelRecord]) -> None:
+        self._by_path = {r.file_path: r for r in records}
+        for name, key in SORT_KEYS.items():
+            self._sorted[name] = SortedKeyList(self._by_path.values(), key=key)
+        self.version += 1
+
+    def __len__(self) -> int:
+        return len(self._by_path)
+
+    def __contains__(self, path: str) -> bool:
+        return path in self._by_path
+
+    def get(self, path: str) -> ModelRecord | None:
+        return self._by_path.get(path)
+
+    def values(self) -> Iterator[ModelRecord]:
+        return iter(list(self._by_path.values()))
+
+    def put(self, record: ModelRecord) -> None:
+        old = self._by_path.get(record.file_path)
+        if old is not None:
+            for sorted_list in self._sorted.values():
+                sorted_list.remove(old)
+        self._by_path[record.file_path] = record
+        for sorted_list in self._sorted.values():
+            sorted_list.add(record)
+        self.version += 1
+
+    def remove(self, path: str) -> ModelRecord | None:
+        old = self._by_path.pop(path, None)
+        if old is not None:
+            for sorted_list in self._sorted.values():
+                sorted_list.remove(old)
+            self.version += 1
+        return old
+
+    def ordered(self, sort_key: str) -> Sequence[ModelRecord]:
+        """Records in ascending order of a maintained sort key."""
+        return self._sorted[sort_key]
+
+
+class ModelIndex:
+    """One model type's slice of a library database, with its projection. All writes are per row."""
+
+    def __init__(self, database: LibraryDatabase, model_type: str):
+        self.database = database
+        self.model_type = model_type
+        self.projection = ModelProjection()
+
+    async def load_in_thread(self) -> int:
+        """Warm start: decoding rows and building the sorted orders happen in a worker thread."""
+        rows = await self.database.fetch_rows(self.model_type)
+        self.projection = await asyncio.to_thread(lambda: ModelProjection(rows_to_records(rows)))
+        return len(self.projection)
+
+    async def put(self, record: ModelRecord) -> None:
+        await self.database.upsert([record])
+        self.projection.put(record)
+
+    async def put_many(self, records: Sequence[ModelRecord]) -> None:
+        await self.database.upsert(records)
+        for record in records:
+            self.projection.put(record)
+
+    async def remove(self, paths: Sequence[str]) -> None:
+        await self.database.delete(paths)
+        for path in paths:
+            self.projection.remove(path)
+
+    async def clear(self) -> None:
+        await self.database.clear(self.model_type)
+        self.projection.replace_all([])
+
+    def get(self, path: str) -> ModelRecord | None:
+        return self.projection.get(path)
+
+    def __len__(self) -> int:
+        return len(self.projection)

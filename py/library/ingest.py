@@ -1,0 +1,202 @@
+"""Ingest: turn one swept file into a ModelRecord (header, identity, sidecar), healing what it can.
+
+Why: this is the only place that reads a model's header and sidecar. It runs in worker threads, never
+raises for one bad file (the record says ``invalid`` with a reason) and never hashes anything a sidecar
+or the previous record already states.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .architecture import identify
+from .records import ModelRecord
+from .safetensors import InvalidModelFile, read_header
+from .scanner import FileStat, SIDECAR_SUFFIX
+from .sidecar import SidecarError, SidecarRecord, civitai_info_to_sidecar, read_sidecar, write_sidecar
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class IngestResult:
+    record: ModelRecord
+    problems: list[str] = field(default_factory=list)
+    sidecar_written: bool = False
+
+
+def _sub_type(model_type: str, sidecar: SidecarRecord, raw: dict[str, Any], network_type: str, stat: FileStat) -> str:
+    if model_type == "embedding":
+        return "embedding"
+    if model_type == "checkpoint":
+        declared = raw.get("sub_type") or raw.get("model_type")
+        if declared in ("checkpoint", "diffusion_model"):
+            return declared
+        return "diffusion_model" if "/diffusion_models/" in stat.root + "/" or "/unet/" in stat.root + "/" else "checkpoint"
+    civitai_type = str((sidecar.civitai.get("model") or {}).get("type", "") if isinstance(sidecar.civitai.get("model"), dict) else "").lower()
+    if civitai_type in ("locon", "dora", "lycoris"):
+        return "locon" if civitai_type == "lycoris" else civitai_type
+    mapped = {"LoCon": "locon", "DoRA": "dora", "LoHa": "loha", "LoKr": "lokr"}.get(network_type)
+    return mapped or "lora"
+
+
+def set_aside(path: str, reason: str) -> str:
+    """Rename a bad file out of the way (never delete it) and return its new name."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    aside = f"{path}.corrupt-{stamp}"
+    n = 1
+    while os.path.exists(aside):
+        aside = f"{path}.corrupt-{stamp}-{n}"
+        n += 1
+    os.replace(path, aside)
+    logger.warning("Set aside %s (%s) as %s", path, reason, os.path.basename(aside))
+    return aside
+
+
+def new_sidecar(stat: FileStat, model_type: str, record: ModelRecord) -> dict[str, Any]:
+    """The sidecar written for a model that had none: what was learned, in ComfyUI-Lora-Manager's format."""
+    data: dict[str, Any] = {
+        "file_name": stat.stem,
+        "model_name": stat.stem,
+        "file_path": stat.path,
+        "size": stat.size,
+        "modified": stat.mtime_ns / 1e9,
+        "sha256": record.sha256,
+        "base_model": record.base_model,
+        "preview_url": stat.preview_path,
+        "preview_nsfw_level": 0,
+        "notes": "",
+        "from_civitai": False,
+        "civitai": {},
+        "tags": [],
+        "modelDescription": "",
+        "favorite": False,
+        "exclude": False,
+    }
+    if model_type == "lora":
+        data["usage_tips"] = "{}"
+    else:
+        data["sub_type"] = record.sub_type
+    return data
+
+
+def ingest_file(stat: FileStat, model_type: str, previous: ModelRecord | None = None, *,
+                write_new_sidecars: bool = True) -> IngestResult:
+    problems: list[str] = []
+    header = None
+    status, reason = "ok", ""
+    if stat.extension in (".safetensors", ".sft"):
+        try:
+            header = read_header(stat.path)
+        except InvalidModelFile as exc:
+            status, reason = "invalid", exc.reason
+            problems.append(f"{stat.path}: {exc.reason}")
+        except OSError as exc:
+            status, reason = "invalid", f"unreadable: {exc.strerror or exc}"
+            problems.append(f"{stat.path}: {reason}")
+    identity = identify(header, file_name=stat.stem + stat.extension, file_size=stat.size, model_type=model_type)
+
+    raw: dict[str, Any] = {}
+    sidecar_status = "missing"
+    if stat.sidecar_path:
+        try:
+            raw = read_sidecar(stat.sidecar_path)
+            sidecar_status = "ok"
+        except SidecarError as exc:
+            problems.append(f"{stat.sidecar_path}: {exc}")
+            try:
+                set_aside(stat.sidecar_path, str(exc))
+            except OSError as move_exc:
+                problems.append(f"{stat.sidecar_path}: could not set the bad sidecar aside ({move_exc})")
+            sidecar_status = "corrupt"
+            stat.sidecar_path, stat.sidecar_mtime_ns, stat.sidecar_size = "", 0, 0
+        except OSError as exc:
+            problems.append(f"{stat.sidecar_path}: unreadable sidecar ({exc.strerror or exc})")
+            sidecar_status = "corrupt"
+    if not raw and stat.civitai_info_path:
+        try:
+            with open(stat.civitai_info_path, "rb") as handle:
+                info = json.loads(handle.read().decode("utf-8"))
+            if isinstance(info, dict):
+                raw = civitai_info_to_sidecar(info, stat.path)
+        except (OSError, ValueError) as exc:
+            problems.append(f"{stat.civitai_info_path}: {exc}")
+    sidecar = SidecarRecord.from_dict(raw)
+
+    sha256 = ""
+    autov3 = ""
+    hash_status = "pending"
+    if previous is not None and previous.hash_status == "done" and (previous.size, previous.mtime_ns, previous.inode) == (
+        stat.size, stat.mtime_ns, stat.inode
+    ):
+        sha256, autov3, hash_status = previous.sha256, previous.autov3, "done"
+    elif sidecar.sha256:
+        sha256, hash_status = sidecar.sha256.lower(), "done"
+    if status != "ok":
+        hash_status = "invalid" if not sha256 else hash_status
+
+    base_model = sidecar.base_model or identity.base_model
+    base_source = "sidecar" if sidecar.base_model else identity.base_model_source
+    if sidecar.from_civitai and sidecar.civitai.get("baseModel"):
+        base_source = "civitai"
+    trigger_words = sidecar.trigger_words or list(identity.trigger_words)
+    usage_tips = raw.get("usage_tips") if isinstance(raw.get("usage_tips"), str) else json.dumps(sidecar.usage_tips)
+    identity_data = identity.to_dict()
+    identity_data["trigger_words_source"] = "civitai" if sidecar.trigger_words else identity.trigger_words_source
+    record = ModelRecord(
+        file_path=stat.path,
+        model_type=model_type,
+        root=stat.root,
+        folder=stat.folder,
+        file_name=stat.stem,
+        extension=stat.extension,
+        size=stat.size,
+        mtime_ns=stat.mtime_ns,
+        inode=stat.inode,
+        sidecar_mtime_ns=stat.sidecar_mtime_ns,
+        sidecar_size=stat.sidecar_size,
+        preview_path=stat.preview_path,
+        model_name=sidecar.model_name or stat.stem,
+        base_model=base_model or "Unknown",
+        base_model_source=base_source,
+        sub_type=_sub_type(model_type, sidecar, raw, identity.network_type, stat),
+        tags=list(sidecar.tags),
+        trigger_words=trigger_words,
+        favorite=sidecar.favorite,
+        exclude=sidecar.exclude,
+        notes=sidecar.notes,
+        usage_tips=usage_tips or "{}",
+        preview_nsfw_level=sidecar.preview_nsfw_level,
+        from_civitai=sidecar.from_civitai,
+        civitai_model_id=sidecar.civitai_model_id,
+        civitai_version_id=sidecar.civitai_version_id,
+        civitai_name=str(sidecar.civitai.get("name") or ""),
+        creator=sidecar.creator or "",
+        skip_metadata_refresh=sidecar.skip_metadata_refresh,
+        sha256=sha256,
+        autov3=autov3,
+        hash_status=hash_status,
+        status=status,
+        status_reason=reason,
+        sidecar_status=sidecar_status,
+        identity_json=json.dumps(identity_data, ensure_ascii=False),
+        usage_count=previous.usage_count if previous else 0,
+    )
+    result = IngestResult(record, problems)
+    if not raw and write_new_sidecars and status == "ok":
+        sidecar_path = str(Path(stat.path).with_name(stat.stem + SIDECAR_SUFFIX))
+        try:
+            write_sidecar(sidecar_path, new_sidecar(stat, model_type, record))
+            sst = os.stat(sidecar_path)
+            result.record = record.evolve(sidecar_mtime_ns=sst.st_mtime_ns, sidecar_size=sst.st_size,
+                                          sidecar_status="ok")
+            result.sidecar_written = True
+        except OSError as exc:
+            result.record = record.evolve(sidecar_status="read_only")
+            problems.append(f"{sidecar_path}: could not write sidecar ({exc.strerror or exc}); kept in the index only")
+    return result

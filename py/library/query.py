@@ -1,0 +1,217 @@
+"""Filter, sort, search and page the projection: pure functions, no I/O.
+
+Why: the list route is the hottest path; everything here runs on precomputed keys (sort orders kept by the
+projection, casefolded search text) so a request on 100k models is a single pass at most.
+"""
+from __future__ import annotations
+
+import difflib
+import math
+import random
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, Sequence
+
+from .records import ModelRecord
+
+NO_TAGS = "__no_tags__"
+MAX_PAGE_SIZE = 500
+SORT_FIELDS = ("name", "date", "size", "usage", "random")
+
+
+@dataclass(frozen=True)
+class ListQuery:
+    page: int = 1
+    page_size: int = 20
+    sort_by: str = "name"
+    descending: bool = False
+    random_seed: str = ""
+    folder: str | None = None
+    recursive: bool = True
+    folder_include: tuple[str, ...] = ()
+    folder_exclude: tuple[str, ...] = ()
+    search: str = ""
+    fuzzy: bool = False
+    search_filename: bool = True
+    search_modelname: bool = True
+    search_tags: bool = False
+    search_creator: bool = False
+    base_models: tuple[str, ...] = ()
+    sub_types: tuple[str, ...] = ()
+    tag_include: tuple[str, ...] = ()
+    tag_exclude: tuple[str, ...] = ()
+    tag_logic: str = "any"
+    favorites_only: bool = False
+    first_letter: str = ""
+    hashes: tuple[str, ...] = ()
+    include_excluded: bool = False
+    civitai_model_id: int | None = None
+
+
+@dataclass
+class QueryResult:
+    items: list[ModelRecord]
+    total: int
+    page: int
+    page_size: int
+    total_pages: int = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.total_pages = math.ceil(self.total / self.page_size) if self.page_size else 0
+
+
+def parse_sort(value: str | None) -> tuple[str, bool, str]:
+    """``name``, ``date:desc``, ``random:42`` -> (field, descending, seed). Unknown fields sort by name."""
+    text = (value or "name").strip()
+    field_name, _, rest = text.partition(":")
+    field_name = field_name.strip().lower() or "name"
+    if field_name == "random":
+        return "random", False, rest
+    descending = rest.strip().lower() == "desc" if rest else field_name in ("date", "size", "usage")
+    if field_name not in SORT_FIELDS:
+        field_name = "name"
+    return field_name, descending, ""
+
+
+def _similar(word: str, candidates: Iterable[str]) -> bool:
+    for candidate in candidates:
+        if len(candidate) >= 2 and difflib.SequenceMatcher(None, word, candidate).ratio() >= 0.85:
+            return True
+    return False
+
+
+def search_predicate(query: ListQuery) -> Callable[[ModelRecord], bool] | None:
+    needle = query.search.strip().casefold()
+    if not needle:
+        return None
+    getters: list[Callable[[ModelRecord], str]] = []
+    if query.search_filename:
+        getters.append(lambda r: r.search_file)
+    if query.search_modelname:
+        getters.append(lambda r: r.search_name)
+    if query.search_tags:
+        getters.append(lambda r: r.search_tags)
+    if query.search_creator:
+        getters.append(lambda r: r.search_creator)
+    if not getters:
+        return lambda r: False
+    if not query.fuzzy:
+        return lambda r: any(needle in get(r) for get in getters)
+    words = needle.split()
+
+    def fuzzy(record: ModelRecord) -> bool:
+        texts = [get(record) for get in getters]
+        for word in words:
+            if any(word in text for text in texts):
+                continue
+            tokens = [tok for text in texts for tok in text.replace("_", " ").replace("-", " ").split()]
+            if not _similar(word, tokens):
+                return False
+        return True
+
+    return fuzzy
+
+
+def build_predicates(query: ListQuery) -> list[Callable[[ModelRecord], bool]]:
+    """Cheapest first, so most records are rejected by an attribute compare."""
+    predicates: list[Callable[[ModelRecord], bool]] = []
+    if not query.include_excluded:
+        predicates.append(lambda r: not r.exclude)
+    if query.favorites_only:
+        predicates.append(lambda r: r.favorite)
+    if query.civitai_model_id is not None:
+        model_id = query.civitai_model_id
+        predicates.append(lambda r: r.civitai_model_id == model_id)
+    if query.base_models:
+        bases = frozenset(query.base_models)
+        predicates.append(lambda r: r.base_model in bases)
+    if query.sub_types:
+        subs = frozenset(s.lower() for s in query.sub_types)
+        predicates.append(lambda r: (r.sub_type or r.model_type) in subs)
+    if query.first_letter:
+        letter = query.first_letter.upper() if query.first_letter.isascii() else query.first_letter
+        predicates.append(lambda r: r.letter == letter)
+    if query.folder is not None:
+        folder = query.folder.strip("/").casefold()
+        if not folder:
+            if not query.recursive:
+                predicates.append(lambda r: r.folder_key == "")
+        elif query.recursive:
+            prefix = folder + "/"
+            predicates.append(lambda r: r.folder_key == folder or r.folder_key.startswith(prefix))
+        else:
+            predicates.append(lambda r: r.folder_key == folder)
+    if query.folder_include:
+        includes = tuple(f.strip("/").casefold() for f in query.folder_include)
+        predicates.append(lambda r: any(_in_folder(r.folder_key, f) for f in includes))
+    if query.folder_exclude:
+        excludes = tuple(f.strip("/").casefold() for f in query.folder_exclude)
+        predicates.append(lambda r: not any(_in_folder(r.folder_key, f) for f in excludes))
+    if query.tag_include:
+        wanted = frozenset(t.casefold() for t in query.tag_include)
+        want_untagged = NO_TAGS in wanted
+        wanted_real = wanted - {NO_TAGS}
+        if query.tag_logic == "all":
+            predicates.append(lambda r: (not want_untagged or not r.tags_lower) and wanted_real <= r.tags_lower)
+        else:
+            predicates.append(lambda r: bool(wanted_real & r.tags_lower) or (want_untagged and not r.tags_lower))
+    if query.tag_exclude:
+        unwanted = frozenset(t.casefold() for t in query.tag_exclude)
+        drop_untagged = NO_TAGS in unwanted
+        predicates.append(lambda r: not (unwanted & r.tags_lower) and not (drop_untagged and not r.tags_lower))
+    search = search_predicate(query)
+    if search is not None:
+        predicates.append(search)
+    return predicates
+
+
+def _in_folder(folder_key: str, prefix: str) -> bool:
+    return not prefix or folder_key == prefix or folder_key.startswith(prefix + "/")
+
+
+def ordered_records(ordered: Callable[[str], Sequence[ModelRecord]], all_records: Callable[[], Iterable[ModelRecord]],
+                    query: ListQuery) -> Sequence[ModelRecord] | list[ModelRecord]:
+    """All records in the requested order (ascending sequences are read reversed for :desc)."""
+    if query.sort_by in ("name", "date", "size"):
+        base = ordered(query.sort_by)
+        return list(reversed(base)) if query.descending else base
+    records = list(all_records())
+    if query.sort_by == "usage":
+        records.sort(key=lambda r: (r.usage_count, r.name_key), reverse=query.descending)
+        return records
+    records.sort(key=lambda r: r.file_path)
+    random.Random(query.random_seed or "0").shuffle(records)
+    return records
+
+
+def run_query(ordered: Callable[[str], Sequence[ModelRecord]], all_records: Callable[[], Iterable[ModelRecord]],
+              query: ListQuery) -> QueryResult:
+    """Filter then page. A hash filter bypasses every other filter (API contract)."""
+    page = max(1, query.page)
+    size = max(1, min(query.page_size, MAX_PAGE_SIZE))
+    if query.hashes:
+        wanted = frozenset(h.lower() for h in query.hashes)
+        matches = [r for r in ordered("name") if r.sha256 in wanted]
+        start = (page - 1) * size
+        return QueryResult(matches[start:start + size], len(matches), page, size)
+    records = ordered_records(ordered, all_records, query)
+    predicates = build_predicates(query)
+    start = (page - 1) * size
+    if not predicates:
+        total = len(records)
+        return QueryResult(list(records[start:start + size]), total, page, size)
+    if len(predicates) == 1:
+        only = predicates[0]
+        matches = [r for r in records if only(r)]
+    else:
+        matches = [r for r in records if all(p(r) for p in predicates)]
+    return QueryResult(matches[start:start + size], len(matches), page, size)
+
+
+def count_values(records: Iterable[ModelRecord], getter: Callable[[ModelRecord], Iterable[str]]) -> list[tuple[str, int]]:
+    """Counts of values (base models, tags), most common first, then by name."""
+    counts: dict[str, int] = {}
+    for record in records:
+        for value in getter(record):
+            if value:
+                counts[value] = counts.get(value, 0) + 1
+    return sorted(counts.items(), key=lambda kv: (-kv[1], kv[0].casefold()))

@@ -1,0 +1,202 @@
+"""ModelRecord: what the index knows about one model file, with its query keys computed at ingest.
+
+Why: listing 100k models in milliseconds needs every sort key and the lowercase search text ready before a
+request arrives; a record is rebuilt only when its file or sidecar changes.
+"""
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+from dataclasses import dataclass, field, fields, replace
+from typing import Any
+
+from .paths import to_api_path
+
+_NATURAL_SPLIT = re.compile(r"(\d+)")
+
+SUB_TYPES = {"lora": ("lora", "locon", "dora", "loha", "lokr"), "checkpoint": ("checkpoint", "diffusion_model"),
+             "embedding": ("embedding",)}
+
+
+def natural_key(text: str) -> tuple[tuple[int, Any], ...]:
+    """'model 10' sorts after 'model 9'; case-insensitive; numbers compare as numbers."""
+    parts = _NATURAL_SPLIT.split(unicodedata.normalize("NFKC", text).casefold())
+    return tuple((0, int(p)) if p.isdigit() else (1, p) for p in parts if p)
+
+
+def first_letter_group(name: str) -> str:
+    """The letter bar's bucket: 'A'-'Z', '#' digits, '@' symbols, '漢' CJK, or the letter itself."""
+    if not name:
+        return "@"
+    ch = unicodedata.normalize("NFKC", name.strip() or "@")[0]
+    if ch.isdigit():
+        return "#"
+    if ch.isascii() and ch.isalpha():
+        return ch.upper()
+    name_of = unicodedata.name(ch, "")
+    if "CJK" in name_of or "HIRAGANA" in name_of or "KATAKANA" in name_of or "HANGUL" in name_of:
+        return "漢"
+    if ch.isalpha():
+        return ch.upper()
+    return "@"
+
+
+@dataclass(slots=True)
+class ModelRecord:
+    """One model file. ``file_path`` is absolute with '/' separators and is the identity."""
+
+    file_path: str
+    model_type: str
+    root: str
+    folder: str
+    file_name: str
+    extension: str
+    size: int
+    mtime_ns: int
+    inode: int = 0
+    sidecar_mtime_ns: int = 0
+    sidecar_size: int = 0
+    preview_path: str = ""
+    model_name: str = ""
+    base_model: str = "Unknown"
+    base_model_source: str = "unknown"
+    sub_type: str = ""
+    tags: list[str] = field(default_factory=list)
+    trigger_words: list[str] = field(default_factory=list)
+    favorite: bool = False
+    exclude: bool = False
+    notes: str = ""
+    usage_tips: str = "{}"
+    preview_nsfw_level: int = 0
+    from_civitai: bool = False
+    civitai_model_id: int | None = None
+    civitai_version_id: int | None = None
+    civitai_name: str = ""
+    creator: str = ""
+    skip_metadata_refresh: bool = False
+    sha256: str = ""
+    autov3: str = ""
+    hash_status: str = "pending"  # pending | done | error | invalid
+    status: str = "ok"  # ok | invalid
+    status_reason: str = ""
+    sidecar_status: str = "ok"  # ok | missing | corrupt | read_only
+    identity_json: str = "{}"
+    usage_count: int = 0
+    # Derived at ingest (never stored): query keys
+    name_key: tuple = field(default=(), compare=False)
+    search_name: str = field(default="", compare=False)
+    search_file: str = field(default="", compare=False)
+    search_tags: str = field(default="", compare=False)
+    search_creator: str = field(default="", compare=False)
+    folder_key: str = field(default="", compare=False)
+    letter: str = field(default="", compare=False)
+    tags_lower: frozenset[str] = field(default=frozenset(), compare=False)
+
+    def __post_init__(self) -> None:
+        self.refresh_keys()
+
+    def refresh_keys(self) -> None:
+        display = self.model_name or self.file_name
+        self.name_key = natural_key(display)
+        self.search_name = display.casefold()
+        self.search_file = self.file_name.casefold()
+        self.tags_lower = frozenset(t.casefold() for t in self.tags)
+        self.search_tags = "\x1f".join(sorted(self.tags_lower))
+        self.search_creator = self.creator.casefold()
+        self.folder_key = self.folder.casefold()
+        self.letter = first_letter_group(display)
+
+    @property
+    def mtime(self) -> float:
+        return self.mtime_ns / 1e9
+
+    @property
+    def display_name(self) -> str:
+        return self.model_name or self.file_name
+
+    def evolve(self, **changes: Any) -> "ModelRecord":
+        """A changed copy with fresh query keys (records in the projection are replaced, never mutated)."""
+        return replace(self, **changes)
+
+    def identity(self) -> dict[str, Any]:
+        try:
+            value = json.loads(self.identity_json or "{}")
+        except json.JSONDecodeError:
+            return {}
+        return value if isinstance(value, dict) else {}
+
+    def preview_url(self) -> str:
+        if not self.preview_path:
+            return ""
+        from urllib.parse import quote
+
+        return "/api/lm/previews?path=" + quote(self.preview_path, safe="")
+
+    def civitai_summary(self) -> dict[str, Any]:
+        summary: dict[str, Any] = {}
+        if self.civitai_version_id is not None:
+            summary["id"] = self.civitai_version_id
+        if self.civitai_model_id is not None:
+            summary["modelId"] = self.civitai_model_id
+        if self.civitai_name:
+            summary["name"] = self.civitai_name
+        if self.trigger_words:
+            summary["trainedWords"] = list(self.trigger_words)
+        return summary
+
+    def to_list_item(self, *, include_usage: bool = False) -> dict[str, Any]:
+        """The list item of API-COMPAT §3, plus the identity fields of this project."""
+        identity = self.identity()
+        item: dict[str, Any] = {
+            "model_name": self.display_name,
+            "file_name": self.file_name,
+            "preview_url": self.preview_url(),
+            "preview_nsfw_level": self.preview_nsfw_level,
+            "base_model": self.base_model,
+            "folder": self.folder,
+            "sha256": self.sha256,
+            "file_path": to_api_path(self.file_path),
+            "file_size": self.size,
+            "modified": self.mtime,
+            "tags": list(self.tags),
+            "from_civitai": self.from_civitai,
+            "usage_count": self.usage_count if include_usage else 0,
+            "notes": self.notes,
+            "favorite": self.favorite,
+            "exclude": self.exclude,
+            "update_available": False,
+            "skip_metadata_refresh": self.skip_metadata_refresh,
+            "sub_type": self.sub_type or SUB_TYPES[self.model_type][0],
+            "civitai": self.civitai_summary(),
+            "auto_tags": auto_tags(self),
+            "version_count": None,
+            "hf_url": "",
+            "hash_status": self.hash_status,
+            "status": self.status,
+            "status_reason": self.status_reason,
+            "network_type": identity.get("network_type", ""),
+            "base_model_source": self.base_model_source,
+        }
+        if self.model_type == "lora":
+            item["usage_tips"] = self.usage_tips
+        return item
+
+
+def auto_tags(record: ModelRecord) -> list[str]:
+    """Tags derived from what the file is, shown beside user tags (computed, never stored)."""
+    tags: list[str] = []
+    identity = record.identity()
+    network = identity.get("network_type")
+    if network and network not in ("Unknown", "Full", "Embedding"):
+        tags.append(str(network).lower())
+    if record.trigger_words:
+        tags.append("has-trigger-words")
+    if not record.preview_path:
+        tags.append("no-preview")
+    if record.status != "ok":
+        tags.append("invalid")
+    return tags
+
+
+STORED_FIELDS = tuple(f.name for f in fields(ModelRecord) if f.compare)

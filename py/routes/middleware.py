@@ -1,0 +1,109 @@
+"""Cross-cutting HTTP behaviour for the server's own paths: JSON errors, the foreign-origin guard, CORS.
+
+The middlewares only act on this project's paths, because inside ComfyUI they sit in ComfyUI's own app.
+"""
+from __future__ import annotations
+
+import logging
+from urllib.parse import urlsplit
+
+from aiohttp import web
+
+from .http import ApiError, Handler, is_state_changing, json_error
+
+logger = logging.getLogger(__name__)
+
+API_PREFIX = "/api/lm"
+EXTENSION_SCHEMES = ("chrome-extension", "moz-extension", "safari-web-extension")
+UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+ALLOWED_METHODS = "GET, POST, PUT, PATCH, DELETE, OPTIONS"
+FOREIGN_ORIGIN_ERROR = "Cross-site request refused: this action is only accepted from the LoRA Manager page itself"
+
+
+def is_own_path(path: str) -> bool:
+    return path == API_PREFIX or path.startswith(API_PREFIX + "/")
+
+
+def is_extension_origin(origin: str | None) -> bool:
+    if not origin:
+        return False
+    return urlsplit(origin).scheme in EXTENSION_SCHEMES
+
+
+def origin_verdict(request: web.Request) -> str | None:
+    """Why a state-changing request must be refused, or None to allow it (API-COMPAT §4.1, in that order)."""
+    origin = request.headers.get("Origin")
+    if origin and origin != "null":
+        if is_extension_origin(origin):
+            return None
+        parts = urlsplit(origin)
+        if parts.scheme in ("http", "https"):
+            if parts.netloc.lower() != (request.host or "").lower():
+                return f"origin {origin} is not this server"
+        else:
+            return f"origin {origin} is not allowed"
+    elif origin == "null":
+        return "opaque origin is not allowed"
+    fetch_site = request.headers.get("Sec-Fetch-Site", "").lower()
+    if fetch_site in ("cross-site", "same-site"):
+        return f"Sec-Fetch-Site is {fetch_site}"
+    return None
+
+
+def _cors_headers(request: web.Request) -> dict[str, str]:
+    origin = request.headers.get("Origin")
+    if is_extension_origin(origin):
+        return {"Access-Control-Allow-Origin": origin or "", "Vary": "Origin"}
+    return {}
+
+
+@web.middleware
+async def api_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """JSON errors for every failure under /api/lm, the origin guard, and CORS for extension origins."""
+    if not is_own_path(request.path):
+        if is_state_changing(getattr(request.match_info.route, "handler", None)) and origin_verdict(request):
+            return json_error(FOREIGN_ORIGIN_ERROR, 403)
+        return await handler(request)
+    cors = _cors_headers(request)
+    if request.method == "OPTIONS" and cors:
+        return web.Response(
+            status=204,
+            headers={
+                **cors,
+                "Access-Control-Allow-Methods": ALLOWED_METHODS,
+                "Access-Control-Allow-Headers": "Content-Type",
+                "Access-Control-Max-Age": "600",
+            },
+        )
+    try:
+        response = await _guarded(request, handler)
+    except ApiError as exc:
+        response = json_error(exc.message, exc.status, **exc.extra)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        message = exc.reason
+        if exc.status == 404:
+            message = f"No such API route: {request.path}"
+        elif exc.status == 405:
+            message = f"Method {request.method} not allowed for {request.path}"
+        response = json_error(message, exc.status)
+        allow = exc.headers.get("Allow")
+        if allow:
+            response.headers["Allow"] = allow
+    except Exception:  # noqa: BLE001 - the last line of defence: log it, answer JSON, no stack trace
+        logger.exception("Unhandled error in %s %s", request.method, request.path)
+        response = json_error("Internal server error", 500)
+    if cors and not response.prepared:
+        response.headers.update(cors)
+    return response
+
+
+async def _guarded(request: web.Request, handler: Handler) -> web.StreamResponse:
+    route_handler = getattr(request.match_info.route, "handler", None)
+    if request.method in UNSAFE_METHODS or is_state_changing(route_handler):
+        reason = origin_verdict(request)
+        if reason is not None:
+            logger.warning("Refused %s %s: %s", request.method, request.path, reason)
+            raise ApiError(FOREIGN_ORIGIN_ERROR, 403)
+    return await handler(request)

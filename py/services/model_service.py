@@ -1,0 +1,394 @@
+"""ModelService: the use cases of one model type (lora, checkpoint, embedding) over the library.
+
+Why: routes stay thin and the library stays free of HTTP. The service owns its ModelIndex, runs scans and
+hashing as background jobs (never on the event loop), and applies every change per row.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import threading
+import time
+from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterable
+
+from ..library.hashing import hash_files
+from ..library.index import ModelIndex
+from ..library.ingest import IngestResult, ingest_file
+from ..library.paths import PathNotAllowed, confine, to_api_path
+from ..library.query import ListQuery, QueryResult, count_values, run_query
+from ..library.records import ModelRecord
+from ..library.scanner import MODEL_EXTENSIONS, FileStat, stat_changed, sweep_roots
+from ..library.sidecar import SidecarError, apply_updates, read_sidecar, sidecar_path_for, write_sidecar
+from ..settings import MODEL_TYPES
+
+if TYPE_CHECKING:
+    from ..app import AppContext
+    from .jobs import JobContext
+
+logger = logging.getLogger(__name__)
+
+PAGE_TYPES = {"lora": "loras", "checkpoint": "checkpoints", "embedding": "embeddings"}
+INGEST_BATCH = 256
+
+
+class ModelNotFound(LookupError):
+    pass
+
+
+@dataclass
+class ScanSummary:
+    status: str = "success"
+    total: int = 0
+    added: int = 0
+    updated: int = 0
+    removed: int = 0
+    unchanged: int = 0
+    problems: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def message(self) -> str:
+        text = (f"Scanned {self.total} models: {self.added} added, {self.updated} updated, {self.removed} removed, "
+                f"{self.unchanged} unchanged")
+        if self.problems:
+            text += f"; {len(self.problems)} problems"
+        return text
+
+
+class ModelService:
+    """One model type's library. Built by the factory with ``(model_type, context)``."""
+
+    def __init__(self, model_type: str, context: "AppContext"):
+        if model_type not in MODEL_TYPES:
+            raise ValueError(f"unknown model type {model_type}")
+        self.model_type = model_type
+        self.context = context
+        self.page_type = PAGE_TYPES[model_type]
+        self.index: ModelIndex | None = None
+        self.ready = asyncio.Event()
+        self.scanning = False
+        self.last_problems: list[str] = []
+        self._scan_lock = asyncio.Lock()
+        self._path_locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._background: asyncio.Task[Any] | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------------
+    def roots(self) -> list[Path]:
+        return self.context.roots_for(self.model_type)
+
+    async def start(self) -> None:
+        """Warm start: serve from the index at once, then validate against the disk in the background."""
+        self.index = ModelIndex(self.context.database, self.model_type)
+        count = await self.index.load_in_thread()
+        self.ready.set()
+        self._emit_init("loading_cache", 100, f"{count} models from the index")
+        self._background = asyncio.create_task(self._background_validate(), name=f"lm-validate-{self.model_type}")
+
+    async def _background_validate(self) -> None:
+        try:
+            job = self.context.jobs.start(f"scan:{self.model_type}", lambda ctx: self.refresh(ctx),
+                                          title=f"Validate {self.page_type}")
+            await job.wait()
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # noqa: BLE001 - reported through the job; the listing keeps serving the index
+            logger.exception("Background validation of %s failed", self.page_type)
+
+    async def close(self) -> None:
+        if self._background is not None and not self._background.done():
+            self._background.cancel()
+            try:
+                await self._background
+            except (asyncio.CancelledError, Exception):  # noqa: BLE001
+                pass
+
+    def _require_index(self) -> ModelIndex:
+        if self.index is None:
+            raise RuntimeError("service not started")
+        return self.index
+
+    def _emit_init(self, stage: str, progress: int, details: str, status: str | None = None) -> None:
+        frame: dict[str, Any] = {"stage": stage, "progress": progress, "details": details,
+                                 "scanner_type": self.model_type, "pageType": self.page_type}
+        if status:
+            frame["status"] = status
+        self.context.hub.broadcast("init-progress", frame, snapshot_key=self.page_type)
+
+    # -- scanning --------------------------------------------------------------------------------
+    async def refresh(self, job: "JobContext | None" = None, *, full_rebuild: bool = False) -> ScanSummary:
+        """Sweep the roots, re-read only what changed, drop what vanished, then hash what is pending."""
+        async with self._scan_lock:
+            self.scanning = True
+            try:
+                summary = await self._refresh(job, full_rebuild)
+            finally:
+                self.scanning = False
+        if summary.status == "success":
+            await self.hash_pending(job)
+        return summary
+
+    async def _refresh(self, job: "JobContext | None", full_rebuild: bool) -> ScanSummary:
+        index = self._require_index()
+        started = time.monotonic()
+        cancel = job.cancel_event if job is not None else threading.Event()
+        roots = self.roots()
+        summary = ScanSummary()
+        self._emit_init("scan_folders", 0, "Listing folders")
+        sweep = await asyncio.to_thread(sweep_roots, roots, MODEL_EXTENSIONS[self.model_type], cancel=cancel)
+        summary.problems.extend(sweep.problems)
+        if sweep.cancelled:
+            summary.status = "cancelled"
+            return summary
+        if full_rebuild:
+            await index.clear()
+        projection = index.projection
+        changed: list[tuple[FileStat, ModelRecord | None]] = []
+        seen: set[str] = set()
+        for stat in sweep.files:
+            seen.add(stat.path)
+            old = projection.get(stat.path)
+            if old is None or stat_changed(stat, old.size, old.mtime_ns, old.inode, old.sidecar_mtime_ns,
+                                           old.sidecar_size, old.preview_path):
+                changed.append((stat, old))
+        reachable_roots = [os.path.abspath(p).replace("\\", "/") for p in roots if p.is_dir()]
+        vanished = [
+            r.file_path for r in projection.values()
+            if r.file_path not in seen and any(_under(r.root, root) for root in reachable_roots)
+        ]
+        summary.total = len(sweep.files)
+        summary.unchanged = summary.total - len(changed)
+        self._emit_init("process_models", 0, f"{len(changed)} new or changed models")
+        done = 0
+        loop_cancelled = False
+        with ThreadPoolExecutor(max_workers=4, thread_name_prefix="lm-ingest") as pool:
+            for start in range(0, len(changed), INGEST_BATCH):
+                if cancel.is_set():
+                    loop_cancelled = True
+                    break
+                batch = changed[start:start + INGEST_BATCH]
+                results: list[IngestResult] = await asyncio.gather(*(
+                    asyncio.get_running_loop().run_in_executor(pool, _safe_ingest, stat, self.model_type, old)
+                    for stat, old in batch
+                ))
+                records = []
+                for (stat, old), result in zip(batch, results):
+                    summary.problems.extend(result.problems)
+                    records.append(result.record)
+                    if old is None:
+                        summary.added += 1
+                    else:
+                        summary.updated += 1
+                await index.put_many(records)
+                done += len(batch)
+                if job is not None:
+                    job.report(done, len(changed), stage="process_models")
+                self._emit_init("process_models", int(done * 100 / max(1, len(changed))), f"{done}/{len(changed)}")
+        if vanished and not loop_cancelled:
+            await index.remove(vanished)
+            summary.removed = len(vanished)
+        summary.seconds = time.monotonic() - started
+        summary.status = "cancelled" if loop_cancelled else "success"
+        self.last_problems = summary.problems[-200:]
+        self._emit_init("finalizing", 100, summary.message, status="complete")
+        if summary.added or summary.updated or summary.removed:
+            self.context.hub.broadcast("fetch-progress", {"type": "models_changed", "model_type": self.model_type})
+        logger.info("%s: %s (%.2fs)", self.page_type, summary.message, summary.seconds)
+        return summary
+
+    def _should_hash(self, record: ModelRecord) -> bool:
+        if record.hash_status != "pending":
+            return False
+        if self.model_type == "checkpoint" and self.context.settings.hash_checkpoints_lazily:
+            return False
+        return True
+
+    async def hash_pending(self, job: "JobContext | None" = None, paths: Iterable[str] | None = None) -> int:
+        """Hash pending files in parallel threads; results go to the index and the sidecars, per row."""
+        index = self._require_index()
+        if paths is None:
+            records = [r for r in index.projection.values() if self._should_hash(r)]
+        else:
+            records = [r for r in (index.get(p) for p in paths) if r is not None and r.status == "ok"]
+        if not records:
+            return 0
+        cancel = job.cancel_event if job is not None else threading.Event()
+        by_path = {r.file_path: r for r in records}
+        total = len(records)
+        finished = 0
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
+
+        def on_done(path: Any, outcome: Any) -> None:
+            loop.call_soon_threadsafe(queue.put_nowait, (str(path), outcome))
+
+        self._emit_init("hashing", 0, f"Hashing {total} files")
+        worker = asyncio.ensure_future(asyncio.to_thread(
+            hash_files, [(r.file_path, None) for r in records], cancel=cancel, on_file_done=on_done))
+        hashed = 0
+        while finished < total:
+            getter = asyncio.ensure_future(queue.get())
+            await asyncio.wait({getter, worker}, return_when=asyncio.FIRST_COMPLETED)
+            if not getter.done():
+                getter.cancel()
+                while not queue.empty():
+                    path, outcome = queue.get_nowait()
+                    finished += 1
+                    hashed += await self._store_hash(by_path[path], outcome)
+                break
+            path, outcome = getter.result()
+            finished += 1
+            hashed += await self._store_hash(by_path[path], outcome)
+            if job is not None:
+                job.report(finished, total, stage="hashing")
+        await worker
+        self._emit_init("hashing", 100, f"Hashed {hashed} files", status="complete")
+        return hashed
+
+    async def _store_hash(self, old: ModelRecord, outcome: Any) -> int:
+        index = self._require_index()
+        current = index.get(old.file_path)
+        if current is None:
+            return 0
+        if isinstance(outcome, BaseException):
+            logger.warning("Hashing %s failed: %s", old.file_path, outcome)
+            await index.put(current.evolve(hash_status="error", status_reason=str(outcome)))
+            return 0
+        if (current.size, current.mtime_ns) != (old.size, old.mtime_ns):
+            return 0  # the file changed while hashing: the next sweep hashes it again
+        record = current.evolve(sha256=outcome.sha256, autov3=outcome.autov3 or "", hash_status="done")
+        record = await self._write_sidecar_fields(record, {"sha256": outcome.sha256})
+        await index.put(record)
+        return 1
+
+    async def _write_sidecar_fields(self, record: ModelRecord, updates: dict[str, Any]) -> ModelRecord:
+        """Merge fields into the sidecar (atomic, unknown fields kept) and return the record with its new stat."""
+        path = sidecar_path_for(record.file_path)
+        async with self._path_locks[record.file_path]:
+            def write() -> tuple[int, int]:
+                try:
+                    raw = read_sidecar(path)
+                except FileNotFoundError:
+                    raw = {}
+                except SidecarError:
+                    raw = {}
+                write_sidecar(path, apply_updates(raw, updates))
+                st = os.stat(path)
+                return st.st_mtime_ns, st.st_size
+
+            try:
+                mtime_ns, size = await asyncio.to_thread(write)
+            except OSError as exc:
+                logger.warning("Could not update sidecar %s: %s", path, exc)
+                return record.evolve(sidecar_status="read_only")
+        return record.evolve(sidecar_mtime_ns=mtime_ns, sidecar_size=size, sidecar_status="ok")
+
+    # -- queries ---------------------------------------------------------------------------------
+    def list_models(self, query: ListQuery) -> QueryResult:
+        projection = self._require_index().projection
+        return run_query(projection.ordered, projection.values, query)
+
+    def all_records(self) -> list[ModelRecord]:
+        return list(self._require_index().projection.values())
+
+    def resolve(self, raw_path: str) -> ModelRecord:
+        """The record of a path given by a request, confined to this type's roots."""
+        try:
+            confined = confine(raw_path, self.roots())
+        except PathNotAllowed:
+            raise
+        path = to_api_path(str(confined.path))
+        record = self._require_index().get(path)
+        if record is None:
+            # the index holds the path as swept (symlinks unresolved): try the literal absolute path
+            literal = to_api_path(os.path.abspath(os.path.expanduser(raw_path)))
+            record = self._require_index().get(literal)
+        if record is None:
+            raise ModelNotFound(f"Model not found: {raw_path}")
+        return record
+
+    def base_models(self) -> list[tuple[str, int]]:
+        return count_values(self._visible(), lambda r: [r.base_model])
+
+    def top_tags(self) -> list[tuple[str, int]]:
+        return count_values(self._visible(), lambda r: r.tags)
+
+    def _visible(self) -> Iterable[ModelRecord]:
+        return (r for r in self._require_index().projection.values() if not r.exclude)
+
+    async def folders(self) -> list[str]:
+        """Folders holding models plus empty folders on disk (targets for moves), '' being the root."""
+        folders = {r.folder for r in self._require_index().projection.values()}
+        roots = self.roots()
+
+        def walk() -> set[str]:
+            found: set[str] = {""} if roots else set()
+            for root in roots:
+                found.update(_walk_folders(root))
+            return found
+
+        folders.update(await asyncio.to_thread(walk))
+        return sorted(folders, key=str.casefold)
+
+    async def save_metadata(self, record: ModelRecord, updates: dict[str, Any]) -> ModelRecord:
+        """Merge user edits into the sidecar and the index row (one row, one entry)."""
+        record = await self._write_sidecar_fields(record, updates)
+        fields_changed: dict[str, Any] = {}
+        if "model_name" in updates and isinstance(updates["model_name"], str):
+            fields_changed["model_name"] = updates["model_name"].strip() or record.file_name
+        if "notes" in updates and isinstance(updates["notes"], str):
+            fields_changed["notes"] = updates["notes"]
+        if "favorite" in updates:
+            fields_changed["favorite"] = bool(updates["favorite"])
+        if "tags" in updates and isinstance(updates["tags"], list):
+            fields_changed["tags"] = [str(t) for t in updates["tags"]]
+        if "base_model" in updates and isinstance(updates["base_model"], str):
+            fields_changed["base_model"] = updates["base_model"]
+            fields_changed["base_model_source"] = "user"
+        if "usage_tips" in updates and isinstance(updates["usage_tips"], str):
+            fields_changed["usage_tips"] = updates["usage_tips"]
+        if "preview_nsfw_level" in updates and isinstance(updates["preview_nsfw_level"], int):
+            fields_changed["preview_nsfw_level"] = updates["preview_nsfw_level"]
+        if "skip_metadata_refresh" in updates:
+            fields_changed["skip_metadata_refresh"] = bool(updates["skip_metadata_refresh"])
+        civitai = updates.get("civitai")
+        if isinstance(civitai, dict) and isinstance(civitai.get("trainedWords"), list):
+            fields_changed["trigger_words"] = [str(w) for w in civitai["trainedWords"]]
+        updated = record.evolve(**fields_changed)
+        await self._require_index().put(updated)
+        return updated
+
+
+def _safe_ingest(stat: FileStat, model_type: str, previous: ModelRecord | None) -> IngestResult:
+    """Ingest that never raises: one bad file becomes an invalid record with the reason."""
+    try:
+        return ingest_file(stat, model_type, previous)
+    except Exception as exc:  # noqa: BLE001 - one bad file never breaks the scan
+        logger.exception("Could not read %s", stat.path)
+        record = ModelRecord(
+            file_path=stat.path, model_type=model_type, root=stat.root, folder=stat.folder, file_name=stat.stem,
+            extension=stat.extension, size=stat.size, mtime_ns=stat.mtime_ns, inode=stat.inode,
+            preview_path=stat.preview_path, status="invalid", status_reason=f"unreadable: {exc}",
+            hash_status="invalid",
+        )
+        return IngestResult(record, [f"{stat.path}: {exc}"])
+
+
+def _under(path: str, root: str) -> bool:
+    return path == root or path.startswith(root.rstrip("/") + "/")
+
+
+def _walk_folders(root: Path) -> set[str]:
+    found: set[str] = set()
+    if not root.is_dir():
+        return found
+    for current, dirs, _files in os.walk(root):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        rel = os.path.relpath(current, root)
+        if rel != ".":
+            found.add(rel.replace(os.sep, "/"))
+    return found

@@ -1,0 +1,152 @@
+"""StandaloneServer: run the manager without ComfyUI, on its own aiohttp server.
+
+Why: the same routes and UI as inside ComfyUI, for people who manage their library outside it. Binds
+127.0.0.1 by default; ``--data-dir`` keeps everything of a run in one folder.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+from aiohttp import web
+
+from .app import AppContext, build_app, create_context
+from .routes.system_routes import standalone_route_table
+from .settings import MODEL_TYPES, RuntimePaths, resolve_runtime_paths
+
+logger = logging.getLogger(__name__)
+
+ROOT_FLAGS = {"loras": "lora", "checkpoints": "checkpoint", "embeddings": "embedding"}
+DEFAULT_FOLDERS = {"lora": "loras", "checkpoint": "checkpoints", "embedding": "embeddings"}
+
+
+@dataclass
+class Options:
+    host: str = "127.0.0.1"
+    port: int = 8188
+    settings: str | None = None
+    data_dir: str | None = None
+    demo: bool = False
+    roots: dict[str, list[str]] = field(default_factory=dict)
+    log_level: str = "INFO"
+
+
+def parse_args(argv: Sequence[str] | None = None) -> Options:
+    parser = argparse.ArgumentParser(prog="standalone.py", description="LoRA Manager standalone server")
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8188, help="port to listen on (default 8188; 0 = any free port)")
+    parser.add_argument("--settings", help="settings file to use (default: platform config folder)")
+    parser.add_argument("--data-dir", help="folder for settings, index databases and caches of this run")
+    for flag, model_type in ROOT_FLAGS.items():
+        parser.add_argument(f"--{flag}", action="append", default=[], metavar="DIR",
+                            help=f"add a {model_type} root for this run (repeatable)")
+    parser.add_argument("--demo", action="store_true", help="generate a small demo library in a throwaway folder")
+    parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    args = parser.parse_args(argv)
+    if not 0 <= args.port <= 65535:
+        parser.error("--port must be from 0 to 65535")
+    roots = {ROOT_FLAGS[flag]: [str(Path(p).expanduser().resolve()) for p in getattr(args, flag)] for flag in ROOT_FLAGS}
+    return Options(host=args.host, port=args.port, settings=args.settings, data_dir=args.data_dir, demo=args.demo,
+                   roots={k: v for k, v in roots.items() if v}, log_level=args.log_level)
+
+
+def prepare_context(options: Options) -> AppContext:
+    """Settings, default library folders and the demo library; synchronous (file work before serving)."""
+    extra_roots = {k: list(v) for k, v in options.roots.items()}
+    data_dir = options.data_dir
+    if options.demo:
+        from .demo import generate_demo_library
+
+        demo_dir = Path(tempfile.mkdtemp(prefix="lora-manager-demo-"))
+        if data_dir is None:
+            data_dir = str(demo_dir / "data")
+        for model_type, folder in generate_demo_library(demo_dir / "models").items():
+            extra_roots.setdefault(model_type, []).append(str(folder))
+        logger.info("Demo library generated in %s", demo_dir)
+    paths: RuntimePaths = resolve_runtime_paths(options.settings, data_dir)
+    context = create_context(paths, extra_roots=extra_roots)
+    store = context.settings_store
+    if store.created and not any(store.settings.library.roots.values()):
+        roots = {}
+        for model_type in MODEL_TYPES:
+            folder = paths.default_library_dir / DEFAULT_FOLDERS[model_type]
+            folder.mkdir(parents=True, exist_ok=True)
+            roots[model_type] = [str(folder)]
+        store.update({"libraries": {store.settings.active_library: {"roots": roots}}})
+        logger.info("Created settings at %s and a default library at %s", paths.settings_path,
+                    paths.default_library_dir)
+    return context
+
+
+class StandaloneServer:
+    """Owns the aiohttp runner of one standalone run."""
+
+    def __init__(self, options: Options):
+        self.options = options
+        self.context: AppContext | None = None
+        self.runner: web.AppRunner | None = None
+        self.url = ""
+
+    async def start(self) -> str:
+        self.context = await asyncio.to_thread(prepare_context, self.options)
+        app = build_app(self.context)
+        app.router.add_routes(standalone_route_table(self.context))
+        self.runner = web.AppRunner(app, handler_cancellation=False, access_log=None)
+        await self.runner.setup()
+        site = web.TCPSite(self.runner, self.options.host, self.options.port)
+        await site.start()
+        port = self.options.port
+        server = getattr(site, "_server", None)
+        if server is not None and server.sockets:
+            port = server.sockets[0].getsockname()[1]
+        host = self.options.host if ":" not in self.options.host else f"[{self.options.host}]"
+        self.url = f"http://{host}:{port}/"
+        ctx = self.context
+        logger.info("LoRA Manager is running at %s (settings: %s, data: %s)", self.url, ctx.paths.settings_path,
+                    ctx.paths.data_dir)
+        for model_type in MODEL_TYPES:
+            roots = ", ".join(str(r) for r in ctx.roots_for(model_type)) or "none"
+            logger.info("  %s roots: %s", model_type, roots)
+        return self.url
+
+    async def stop(self) -> None:
+        if self.runner is not None:
+            await self.runner.cleanup()
+            self.runner = None
+
+    async def run_until_stopped(self, stop: asyncio.Event | None = None) -> None:
+        stop = stop or asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                loop.add_signal_handler(sig, stop.set)
+            except (NotImplementedError, RuntimeError):  # pragma: no cover - Windows
+                pass
+        await self.start()
+        try:
+            await stop.wait()
+        finally:
+            await self.stop()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    options = parse_args(argv)
+    logging.basicConfig(level=getattr(logging, options.log_level),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        asyncio.run(StandaloneServer(options).run_until_stopped())
+    except OSError as exc:
+        logger.error("Could not start the server: %s", exc)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main(os.sys.argv[1:]))
