@@ -66,7 +66,7 @@ def generate_demo_library(target: Path, *, count: int = 36, seed: int = 7) -> di
         family = families[i % len(families)]
         style = STYLES[i % len(STYLES)]
         subject = SUBJECTS[(i // 2) % len(SUBJECTS)]
-        stem = f"{style.replace(' ', '_')}_{subject}_v{1 + i % 3}"
+        stem = f"{style.replace(' ', '_')}_{subject}_v{i // len(STYLES) + 1}"
         folder = roots["lora"] / family.split()[0].lower().replace(".", "") / ("styles" if i % 2 else "concepts")
         folder.mkdir(parents=True, exist_ok=True)
         rank = rng.choice([4, 8, 16, 32])

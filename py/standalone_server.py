@@ -9,6 +9,7 @@ import argparse
 import asyncio
 import logging
 import os
+import shutil
 import signal
 import tempfile
 from dataclasses import dataclass, field
@@ -36,6 +37,7 @@ class Options:
     demo: bool = False
     roots: dict[str, list[str]] = field(default_factory=dict)
     log_level: str = "INFO"
+    demo_dir: Path | None = None  # set when --demo generated a throwaway library; removed at stop
 
 
 def parse_args(argv: Sequence[str] | None = None) -> Options:
@@ -65,6 +67,7 @@ def prepare_context(options: Options) -> AppContext:
         from .demo import generate_demo_library
 
         demo_dir = Path(tempfile.mkdtemp(prefix="lora-manager-demo-"))
+        options.demo_dir = demo_dir
         if data_dir is None:
             data_dir = str(demo_dir / "data")
         for model_type, folder in generate_demo_library(demo_dir / "models").items():
@@ -120,6 +123,9 @@ class StandaloneServer:
         if self.runner is not None:
             await self.runner.cleanup()
             self.runner = None
+        if self.options.demo_dir is not None:
+            await asyncio.to_thread(shutil.rmtree, self.options.demo_dir, True)
+            self.options.demo_dir = None
 
     async def run_until_stopped(self, stop: asyncio.Event | None = None) -> None:
         stop = stop or asyncio.Event()
