@@ -199,10 +199,12 @@ class ModelProjection:
         self._by_path: dict[str, ModelRecord] = {}
         self._sorted = {name: SortedKeyList(key=key) for name, key in SORT_KEYS.items()}
         self.version = 0
+        self.excluded = 0
         self.replace_all(records)
 
     def replace_all(self, records: Iterable[ModelRecord]) -> None:
         self._by_path = {r.file_path: r for r in records}
+        self.excluded = sum(1 for r in self._by_path.values() if r.exclude)
         for name, key in SORT_KEYS.items():
             self._sorted[name] = SortedKeyList(self._by_path.values(), key=key)
         self.version += 1
@@ -222,8 +224,10 @@ class ModelProjection:
     def put(self, record: ModelRecord) -> None:
         old = self._by_path.get(record.file_path)
         if old is not None:
+            self.excluded -= old.exclude
             for sorted_list in self._sorted.values():
                 sorted_list.remove(old)
+        self.excluded += record.exclude
         self._by_path[record.file_path] = record
         for sorted_list in self._sorted.values():
             sorted_list.add(record)
@@ -232,6 +236,7 @@ class ModelProjection:
     def remove(self, path: str) -> ModelRecord | None:
         old = self._by_path.pop(path, None)
         if old is not None:
+            self.excluded -= old.exclude
             for sorted_list in self._sorted.values():
                 sorted_list.remove(old)
             self.version += 1

@@ -73,8 +73,14 @@ def parse_sort(value: str | None) -> tuple[str, bool, str]:
 
 
 def _similar(word: str, candidates: Iterable[str]) -> bool:
+    """Any candidate with similarity >= 0.85; the length bound rejects most before difflib runs."""
+    n = len(word)
     for candidate in candidates:
-        if len(candidate) >= 2 and difflib.SequenceMatcher(None, word, candidate).ratio() >= 0.85:
+        m = len(candidate)
+        if m < 2 or 2 * min(n, m) < 0.85 * (n + m):
+            continue
+        matcher = difflib.SequenceMatcher(None, word, candidate)
+        if matcher.real_quick_ratio() >= 0.85 and matcher.quick_ratio() >= 0.85 and matcher.ratio() >= 0.85:
             return True
     return False
 
@@ -94,7 +100,11 @@ def search_predicate(query: ListQuery) -> Callable[[ModelRecord], bool] | None:
         getters.append(lambda r: r.search_creator)
     if not getters:
         return lambda r: False
+    default_fields = query.search_filename and query.search_modelname and not (query.search_tags or
+                                                                               query.search_creator)
     if not query.fuzzy:
+        if default_fields:
+            return lambda r: needle in r.search_default
         return lambda r: any(needle in get(r) for get in getters)
     words = needle.split()
 
@@ -103,7 +113,8 @@ def search_predicate(query: ListQuery) -> Callable[[ModelRecord], bool] | None:
         for word in words:
             if any(word in text for text in texts):
                 continue
-            tokens = [tok for text in texts for tok in text.replace("_", " ").replace("-", " ").split()]
+            tokens = record.search_tokens if default_fields else [
+                tok for text in texts for tok in text.replace("_", " ").replace("-", " ").split()]
             if not _similar(word, tokens):
                 return False
         return True
@@ -111,10 +122,10 @@ def search_predicate(query: ListQuery) -> Callable[[ModelRecord], bool] | None:
     return fuzzy
 
 
-def build_predicates(query: ListQuery) -> list[Callable[[ModelRecord], bool]]:
+def build_predicates(query: ListQuery, *, any_excluded: bool = True) -> list[Callable[[ModelRecord], bool]]:
     """Cheapest first, so most records are rejected by an attribute compare."""
     predicates: list[Callable[[ModelRecord], bool]] = []
-    if not query.include_excluded:
+    if not query.include_excluded and any_excluded:
         predicates.append(lambda r: not r.exclude)
     if query.favorites_only:
         predicates.append(lambda r: r.favorite)
@@ -184,8 +195,11 @@ def ordered_records(ordered: Callable[[str], Sequence[ModelRecord]], all_records
 
 
 def run_query(ordered: Callable[[str], Sequence[ModelRecord]], all_records: Callable[[], Iterable[ModelRecord]],
-              query: ListQuery) -> QueryResult:
-    """Filter then page. A hash filter bypasses every other filter (API contract)."""
+              query: ListQuery, *, any_excluded: bool = True) -> QueryResult:
+    """Filter then page. A hash filter bypasses every other filter (API contract).
+
+    Without filters a page is a slice of a maintained order; with filters, each predicate is one tight pass.
+    """
     page = max(1, query.page)
     size = max(1, min(query.page_size, MAX_PAGE_SIZE))
     if query.hashes:
@@ -193,18 +207,20 @@ def run_query(ordered: Callable[[str], Sequence[ModelRecord]], all_records: Call
         matches = [r for r in ordered("name") if r.sha256 in wanted]
         start = (page - 1) * size
         return QueryResult(matches[start:start + size], len(matches), page, size)
-    records = ordered_records(ordered, all_records, query)
-    predicates = build_predicates(query)
+    predicates = build_predicates(query, any_excluded=any_excluded)
     start = (page - 1) * size
-    if not predicates:
-        total = len(records)
-        return QueryResult(list(records[start:start + size]), total, page, size)
-    if len(predicates) == 1:
-        only = predicates[0]
-        matches = [r for r in records if only(r)]
-    else:
-        matches = [r for r in records if all(p(r) for p in predicates)]
-    return QueryResult(matches[start:start + size], len(matches), page, size)
+    if not predicates and query.sort_by in ("name", "date", "size"):
+        base = ordered(query.sort_by)
+        total = len(base)
+        if not query.descending:
+            return QueryResult(list(base[start:start + size]), total, page, size)
+        end = max(0, total - start)
+        return QueryResult(list(reversed(base[max(0, end - size):end])), total, page, size)
+    records = ordered_records(ordered, all_records, query)
+    matches = records
+    for predicate in predicates:
+        matches = [r for r in matches if predicate(r)]
+    return QueryResult(list(matches[start:start + size]), len(matches), page, size)
 
 
 def count_values(records: Iterable[ModelRecord], getter: Callable[[ModelRecord], Iterable[str]]) -> list[tuple[str, int]]:

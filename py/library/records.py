@@ -92,6 +92,8 @@ class ModelRecord:
     folder_key: str = field(default="", compare=False)
     letter: str = field(default="", compare=False)
     tags_lower: frozenset[str] = field(default=frozenset(), compare=False)
+    search_default: str = field(default="", compare=False)  # file name + display name: the default search fields
+    search_tokens: tuple[str, ...] = field(default=(), compare=False)  # words for fuzzy matching
 
     def __post_init__(self) -> None:
         self.refresh_keys()
@@ -106,6 +108,9 @@ class ModelRecord:
         self.search_creator = self.creator.casefold()
         self.folder_key = self.folder.casefold()
         self.letter = first_letter_group(display)
+        self.search_default = self.search_file + "\x1f" + self.search_name
+        words = f"{self.search_file} {self.search_name}".replace("_", " ").replace("-", " ").split()
+        self.search_tokens = tuple(dict.fromkeys(words))
 
     @property
     def mtime(self) -> float:

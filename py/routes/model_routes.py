@@ -305,9 +305,10 @@ class ModelRoutes:
                                           title=f"Scan {PAGE_TYPES[self.model_type]}", exclusive=True)
         except JobConflict as exc:
             raise ApiError(str(exc), 409) from None
-        summary = await asyncio.shield(job.wait())
+        summary = await job.wait()  # the job is its own task: a client that leaves does not stop it
         return json_ok({"success": True, "status": summary.status, "message": summary.message,
                         "total": summary.total, "added": summary.added, "updated": summary.updated,
+                        "unchanged": summary.unchanged,
                         "removed": summary.removed, "problems": summary.problems[:100]})
 
     async def compute_hash(self, request: web.Request) -> web.Response:

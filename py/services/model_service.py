@@ -25,6 +25,7 @@ from ..library.records import ModelRecord
 from ..library.scanner import MODEL_EXTENSIONS, FileStat, stat_changed, sweep_roots
 from ..library.sidecar import SidecarError, apply_updates, read_sidecar, sidecar_path_for, write_sidecar
 from ..settings import MODEL_TYPES
+from .jobs import JobCancelled, JobConflict
 
 if TYPE_CHECKING:
     from ..app import AppContext
@@ -33,7 +34,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 PAGE_TYPES = {"lora": "loras", "checkpoint": "checkpoints", "embedding": "embeddings"}
-INGEST_BATCH = 256
+INGEST_BATCH = 64
 
 
 class ModelNotFound(LookupError):
@@ -76,6 +77,7 @@ class ModelService:
         self._scan_lock = asyncio.Lock()
         self._path_locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._background: asyncio.Task[Any] | None = None
+        self._watcher: asyncio.Task[Any] | None = None
 
     # -- lifecycle -------------------------------------------------------------------------------
     def roots(self) -> list[Path]:
@@ -88,24 +90,61 @@ class ModelService:
         self.ready.set()
         self._emit_init("loading_cache", 100, f"{count} models from the index")
         self._background = asyncio.create_task(self._background_validate(), name=f"lm-validate-{self.model_type}")
+        mode = self.context.settings.watch_mode
+        if mode != "off":
+            self._watcher = asyncio.create_task(self._watch(mode), name=f"lm-watch-{self.model_type}")
 
     async def _background_validate(self) -> None:
         try:
             job = self.context.jobs.start(f"scan:{self.model_type}", lambda ctx: self.refresh(ctx),
                                           title=f"Validate {self.page_type}")
             await job.wait()
-        except asyncio.CancelledError:
-            raise
+        except (asyncio.CancelledError, JobCancelled):
+            return
         except Exception:  # noqa: BLE001 - reported through the job; the listing keeps serving the index
             logger.exception("Background validation of %s failed", self.page_type)
 
+    async def _watch(self, mode: str) -> None:
+        """Keep up with the disk: ``poll`` re-sweeps (stats only) every interval, ``notify`` on file events.
+
+        Both end in the same incremental refresh, so only changed files are read again.
+        """
+        if self._background is not None:
+            await asyncio.gather(self._background, return_exceptions=True)
+        try:
+            if mode == "notify":
+                from watchfiles import awatch
+
+                roots = [str(r) for r in self.roots() if r.is_dir()]
+                if not roots:
+                    return
+                async for _changes in awatch(*roots, debounce=300, step=50, recursive=True):
+                    await self._refresh_quietly()
+            else:
+                while True:
+                    await asyncio.sleep(self.context.settings.poll_interval_seconds)
+                    await self._refresh_quietly()
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # noqa: BLE001 - a watcher failure must not take the service down
+            logger.exception("Watching %s stopped", self.page_type)
+
+    async def _refresh_quietly(self) -> None:
+        try:
+            job = self.context.jobs.start(f"scan:{self.model_type}", lambda ctx: self.refresh(ctx),
+                                          title=f"Refresh {self.page_type}", exclusive=True)
+        except JobConflict:
+            return  # a scan is already running; it will see the same changes
+        await asyncio.gather(job.wait(), return_exceptions=True)
+
     async def close(self) -> None:
-        if self._background is not None and not self._background.done():
-            self._background.cancel()
-            try:
-                await self._background
-            except (asyncio.CancelledError, Exception):  # noqa: BLE001
-                pass
+        for task in (self._watcher, self._background):
+            if task is not None and not task.done():
+                task.cancel()
+                try:
+                    await task
+                except (asyncio.CancelledError, Exception):  # noqa: BLE001
+                    pass
 
     def _require_index(self) -> ModelIndex:
         if self.index is None:
@@ -165,7 +204,7 @@ class ModelService:
         self._emit_init("process_models", 0, f"{len(changed)} new or changed models")
         done = 0
         loop_cancelled = False
-        with ThreadPoolExecutor(max_workers=4, thread_name_prefix="lm-ingest") as pool:
+        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="lm-ingest") as pool:
             for start in range(0, len(changed), INGEST_BATCH):
                 if cancel.is_set():
                     loop_cancelled = True
@@ -290,7 +329,7 @@ class ModelService:
     # -- queries ---------------------------------------------------------------------------------
     def list_models(self, query: ListQuery) -> QueryResult:
         projection = self._require_index().projection
-        return run_query(projection.ordered, projection.values, query)
+        return run_query(projection.ordered, projection.values, query, any_excluded=projection.excluded > 0)
 
     def all_records(self) -> list[ModelRecord]:
         return list(self._require_index().projection.values())

@@ -80,3 +80,18 @@ def test_real_process_serves_and_stops_cleanly(tmp_path):
         _out, err = proc.communicate(timeout=30)
     assert proc.returncode == 0
     assert "Traceback" not in err and "Task was destroyed" not in err
+
+
+async def test_notify_watch_mode_picks_up_new_files(lib_env, make_client):
+    from support.library import write_lora
+
+    lib_env.write_settings(watch_mode="notify")
+    client = await make_client(lib_env)
+    await asyncio.sleep(0.3)  # let the watcher start
+    write_lora(lib_env.loras, "watched/new_one.safetensors")
+    for _ in range(200):
+        body = await (await client.get("/api/lm/loras/list")).json()
+        if body["total"] == 1:
+            break
+        await asyncio.sleep(0.05)
+    assert [i["file_name"] for i in body["items"]] == ["new_one"]

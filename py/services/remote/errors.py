@@ -30,26 +30,32 @@ class ErrorKind(str, Enum):
     PERMISSION = "permission"  # EACCES / EPERM while writing
     CANCELLED = "cancelled"  # the user cancelled
     UNAVAILABLE = "unavailable"  # circuit breaker open: failing fast
+    INTERNAL = "internal"  # a bug on this side (TypeError, ...): retrying cannot help
 
 
 RETRYABLE_KINDS = frozenset({ErrorKind.CONNECT, ErrorKind.TIMEOUT, ErrorKind.RATE_LIMITED, ErrorKind.SERVER})
 
 
-@dataclass
+@dataclass(eq=False)  # identity equality keeps exceptions hashable (tracebacks, sets of errors)
 class RemoteError(Exception):
-    """A classified failure. ``message`` is written for the user; ``retry_after`` is in seconds."""
+    """A classified failure. ``message`` is written for the user; ``retry_after`` is in seconds;
+    ``attempts`` counts the tries made before giving up."""
 
     kind: ErrorKind
     message: str
     status: int | None = None
     retry_after: float | None = None
     url: str | None = None
+    attempts: int = 1
 
     def __post_init__(self) -> None:
         super().__init__(self.message)
 
     def __str__(self) -> str:
         return self.message
+
+    def __reduce__(self):  # copy/pickle rebuild from the fields, not from Exception.args
+        return (type(self), (self.kind, self.message, self.status, self.retry_after, self.url, self.attempts))
 
     @property
     def retryable(self) -> bool:
@@ -83,6 +89,8 @@ def classify_status(status: int, headers: Mapping[str, str] | None = None, url: 
     headers = headers or {}
     if status in (401, 403):
         return RemoteError(ErrorKind.AUTH, f"Access denied by the remote host (HTTP {status}); check the API key", status, url=url)
+    if status == 408:
+        return RemoteError(ErrorKind.TIMEOUT, "The remote host timed out (HTTP 408)", status, url=url)
     if status == 404:
         return RemoteError(ErrorKind.NOT_FOUND, "Not found on the remote host (HTTP 404)", status, url=url)
     if status == 429:
@@ -115,6 +123,8 @@ def classify_exception(exc: BaseException, url: str | None = None) -> RemoteErro
         err = classify_status(exc.status, exc.headers or {}, url)
         if err is not None:
             return err
+    if isinstance(exc, aiohttp.InvalidURL):
+        return RemoteError(ErrorKind.CLIENT, f"Invalid URL: {exc}", url=url)
     if isinstance(exc, (aiohttp.ContentTypeError, ValueError)) and not isinstance(exc, aiohttp.ClientError):
         return RemoteError(ErrorKind.MALFORMED, f"The remote host sent a malformed answer: {exc}", url=url)
     if isinstance(exc, aiohttp.ContentTypeError):
@@ -127,4 +137,4 @@ def classify_exception(exc: BaseException, url: str | None = None) -> RemoteErro
         return RemoteError(ErrorKind.CONNECT, f"Network error: {exc}", url=url)
     if isinstance(exc, OSError):
         return classify_os_error(exc)
-    return RemoteError(ErrorKind.SERVER, f"Unexpected error: {exc}", url=url)
+    return RemoteError(ErrorKind.INTERNAL, f"Unexpected error: {type(exc).__name__}: {exc}", url=url)

@@ -1,0 +1,220 @@
+"""Library benchmark: cold scan, warm start, list latency, one edit, hashing, memory, event-loop lag.
+
+Run: ``.venv/bin/python benchmarks/bench_library.py [--sizes 1000,20000,100000] [--flat 10000] [--hash-mb 512]``
+Libraries are generated under a temporary folder (sparse files, so 100k models cost little disk) and removed.
+Figures are printed; nothing is asserted.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import hashlib
+import json
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT.parent))
+import importlib.util  # noqa: E402
+
+_spec = importlib.util.spec_from_file_location("lora_manager", ROOT / "__init__.py",
+                                               submodule_search_locations=[str(ROOT)])
+_pkg = importlib.util.module_from_spec(_spec)
+sys.modules["lora_manager"] = _pkg
+_spec.loader.exec_module(_pkg)
+
+from lora_manager.py.app import create_context  # noqa: E402
+from lora_manager.py.library.hashing import hash_files  # noqa: E402
+from lora_manager.py.library.index import ModelIndex  # noqa: E402
+from lora_manager.py.library.query import ListQuery  # noqa: E402
+from lora_manager.py.library.safetensors import write_safetensors_header  # noqa: E402
+from lora_manager.py.settings import resolve_runtime_paths  # noqa: E402
+
+BASES = [("sd_v1", "lora_te_", 768), ("sdxl_base_v1-0", "lora_te1_", 768), ("sd_v2", "lora_te_", 1024)]
+WORDS = ["style", "anime", "portrait", "detail", "light", "film", "paint", "city", "forest", "neon"]
+
+
+def generate(root: Path, count: int, folders: int = 200) -> None:
+    for i in range(count):
+        version, prefix, width = BASES[i % len(BASES)]
+        folder = root / f"group_{i % folders:03d}" if folders > 1 else root
+        folder.mkdir(parents=True, exist_ok=True)
+        name = f"{WORDS[i % 10]}_{WORDS[(i // 10) % 10]}_model_{i}"
+        tensors = {
+            "lora_unet_down_blocks_0_attentions_0_proj_in.lora_down.weight": ("F16", [8, 320]),
+            f"{prefix}text_model_encoder_layers_0_mlp_fc1.lora_down.weight": ("F16", [8, width]),
+        }
+        meta = {"ss_base_model_version": version, "ss_network_dim": "8", "ss_network_alpha": "4",
+                "ss_tag_frequency": json.dumps({"d": {WORDS[i % 10]: 10, WORDS[(i + 3) % 10]: 4}})}
+        write_safetensors_header(folder / f"{name}.safetensors", tensors, meta, fill_data=False)
+
+
+def rss_mb() -> float:
+    with open("/proc/self/status") as handle:
+        for line in handle:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+class LoopLag:
+    """Worst delay of a 5 ms ticker: how long the event loop was blocked."""
+
+    def __init__(self) -> None:
+        self.worst = 0.0
+        self._task: asyncio.Task | None = None
+
+    async def _tick(self) -> None:
+        while True:
+            start = time.perf_counter()
+            await asyncio.sleep(0.005)
+            self.worst = max(self.worst, time.perf_counter() - start - 0.005)
+
+    def __enter__(self) -> "LoopLag":
+        self._task = asyncio.get_running_loop().create_task(self._tick())
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        assert self._task is not None
+        self._task.cancel()
+
+
+def p50(samples: list[float]) -> float:
+    return statistics.median(samples) * 1000
+
+
+async def cold_scan(data_dir: Path, root: Path) -> tuple[float, float, int]:
+    context = create_context(resolve_runtime_paths(None, str(data_dir), environ={}), extra_roots={"lora": [str(root)]})
+    await context.database.open()
+    service = context.service("lora")
+    service.index = ModelIndex(context.database, "lora")
+    with LoopLag() as lag:
+        start = time.perf_counter()
+        summary = await service._refresh(None, False)
+        seconds = time.perf_counter() - start
+    await context.database.close()
+    return seconds, lag.worst, summary.total
+
+
+async def warm_and_query(data_dir: Path, root: Path, n: int) -> dict[str, float]:
+    figures: dict[str, float] = {}
+    gc.collect()
+    start = time.perf_counter()
+    context = await asyncio.to_thread(
+        create_context, resolve_runtime_paths(None, str(data_dir), environ={}), extra_roots={"lora": [str(root)]})
+    context.hub.bind_loop(asyncio.get_running_loop())
+    await context.database.open()
+    service = context.service("lora")
+    from lora_manager.py.services import model_service as ms
+
+    service.index = ModelIndex(context.database, "lora")
+    await service.index.load_in_thread()
+    first = service.list_models(ListQuery(page_size=100))
+    json.dumps([r.to_list_item() for r in first.items])
+    figures["warm_start_first_listing_s"] = time.perf_counter() - start
+    assert first.total == n, (first.total, n)
+    figures["rss_mb"] = rss_mb()
+    with LoopLag() as lag:
+        start = time.perf_counter()
+        await service._refresh(None, False)
+        figures["validate_unchanged_s"] = time.perf_counter() - start
+    figures["validate_loop_lag_ms"] = lag.worst * 1000
+    queries = {
+        "name": ListQuery(page_size=100),
+        "name_desc": ListQuery(page_size=100, descending=True),
+        "date": ListQuery(page_size=100, sort_by="date", descending=True),
+        "size": ListQuery(page_size=100, sort_by="size"),
+        "page_50": ListQuery(page=50, page_size=100),
+        "filter_base": ListQuery(page_size=100, base_models=("SDXL 1.0",)),
+        "filter_folder": ListQuery(page_size=100, folder="group_007"),
+        "search": ListQuery(page_size=100, search="portrait"),
+        "search_fuzzy": ListQuery(page_size=100, search="portrit", fuzzy=True),
+    }
+    for label, query in queries.items():
+        samples = []
+        for _ in range(15 if label != "search_fuzzy" else 3):
+            t = time.perf_counter()
+            result = service.list_models(query)
+            json.dumps([r.to_list_item() for r in result.items])
+            samples.append(time.perf_counter() - t)
+        figures[f"list_{label}_p50_ms"] = p50(samples)
+    records = service.all_records()[:30]
+    samples = []
+    for i, record in enumerate(records):
+        t = time.perf_counter()
+        await service.save_metadata(service.resolve(record.file_path), {"notes": f"edit {i}"})
+        samples.append(time.perf_counter() - t)
+    figures["one_edit_p50_ms"] = p50(samples)
+    del ms
+    await context.database.close()
+    return figures
+
+
+def hashing(tmp: Path, total_mb: int) -> dict[str, float]:
+    cores = os.cpu_count() or 1
+    files = []
+    per_file = total_mb // (cores * 2) or 1
+    block = os.urandom(1024 * 1024)
+    for i in range(cores * 2):
+        path = tmp / f"big_{i}.bin"
+        with open(path, "wb") as handle:
+            for _ in range(per_file):
+                handle.write(block)
+        files.append(path)
+    # warm the page cache, then single-stream hashlib on one file
+    for path in files:
+        path.read_bytes()
+    start = time.perf_counter()
+    digest = hashlib.sha256()
+    with open(files[0], "rb") as handle:
+        while chunk := handle.read(4 * 1024 * 1024):
+            digest.update(chunk)
+    single = per_file / (time.perf_counter() - start)
+    start = time.perf_counter()
+    hash_files([(p, None) for p in files], max_workers=cores)
+    parallel = per_file * len(files) / (time.perf_counter() - start)
+    return {"hash_single_stream_mb_s": single, "hash_parallel_mb_s": parallel, "cores": cores,
+            "hash_fraction_of_limit": parallel / (single * cores)}
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--sizes", default="1000,20000")
+    parser.add_argument("--flat", type=int, default=10000)
+    parser.add_argument("--hash-mb", type=int, default=512)
+    args = parser.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="lm-bench-"))
+    try:
+        for n in [int(s) for s in args.sizes.split(",") if s]:
+            root, data = tmp / f"lib{n}", tmp / f"data{n}"
+            t = time.perf_counter()
+            generate(root, n)
+            print(f"[{n}] generated in {time.perf_counter() - t:.1f}s", flush=True)
+            seconds, lag, total = await cold_scan(data, root)
+            print(f"[{n}] cold scan: {total} files in {seconds:.2f}s = {total / seconds:.0f} files/s "
+                  f"(incl. writing a sidecar per model); worst loop lag {lag * 1000:.1f} ms", flush=True)
+            for key, value in (await warm_and_query(data, root, n)).items():
+                print(f"[{n}] {key}: {value:.2f}", flush=True)
+            shutil.rmtree(root)
+            shutil.rmtree(data)
+        if args.flat:
+            root, data = tmp / "flat", tmp / "dataflat"
+            generate(root, args.flat, folders=1)
+            seconds, lag, total = await cold_scan(data, root)
+            print(f"[flat {args.flat}] cold scan: {total / seconds:.0f} files/s; worst loop lag {lag * 1000:.1f} ms")
+            shutil.rmtree(root)
+        if args.hash_mb:
+            for key, value in hashing(tmp, args.hash_mb).items():
+                print(f"[hash] {key}: {value:.2f}")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
