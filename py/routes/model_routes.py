@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import json
 from typing import TYPE_CHECKING, Any
 
@@ -13,7 +14,7 @@ from ..library.query import MAX_PAGE_SIZE, ListQuery, parse_sort
 from ..library.records import ModelRecord
 from ..library.sidecar import SidecarError, read_sidecar, sidecar_path_for
 from ..services.jobs import JobConflict
-from ..services.model_service import PAGE_TYPES, ModelNotFound, ModelService
+from ..services.model_service import PAGE_TYPES, MetadataWriteError, ModelNotFound, ModelService
 from .http import ApiError, json_ok, optional_bool, optional_int, read_json_object, require_str, state_changing
 
 if TYPE_CHECKING:
@@ -327,7 +328,11 @@ class ModelRoutes:
         updates = {k: v for k, v in body.items() if k != "file_path"}
         if not updates:
             raise ApiError("Nothing to save: send the fields to change beside file_path")
-        updated = await self.service.save_metadata(record, updates)
+        try:
+            updated = await self.service.save_metadata(record, updates)
+        except MetadataWriteError as exc:
+            status = {errno.ENOSPC: 507, errno.EACCES: 403, errno.EPERM: 403, errno.EROFS: 403}.get(exc.errno, 500)
+            raise ApiError(exc.strerror or str(exc), status) from None
         item = updated.to_list_item()
         return json_ok({"success": True, "auto_tags": item["auto_tags"], "model": item})
 

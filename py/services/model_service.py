@@ -41,6 +41,10 @@ class ModelNotFound(LookupError):
     pass
 
 
+class MetadataWriteError(OSError):
+    """A user edit that could not be written; nothing was changed (sidecar and index keep the old values)."""
+
+
 @dataclass
 class ScanSummary:
     status: str = "success"
@@ -304,7 +308,8 @@ class ModelService:
         await index.put(record)
         return 1
 
-    async def _write_sidecar_fields(self, record: ModelRecord, updates: dict[str, Any]) -> ModelRecord:
+    async def _write_sidecar_fields(self, record: ModelRecord, updates: dict[str, Any], *,
+                                    strict: bool = False) -> ModelRecord:
         """Merge fields into the sidecar (atomic, unknown fields kept) and return the record with its new stat."""
         path = sidecar_path_for(record.file_path)
         async with self._path_locks[record.file_path]:
@@ -322,6 +327,8 @@ class ModelService:
             try:
                 mtime_ns, size = await asyncio.to_thread(write)
             except OSError as exc:
+                if strict:
+                    raise MetadataWriteError(exc.errno, f"Could not save metadata: {exc.strerror or exc}") from exc
                 logger.warning("Could not update sidecar %s: %s", path, exc)
                 return record.evolve(sidecar_status="read_only")
         return record.evolve(sidecar_mtime_ns=mtime_ns, sidecar_size=size, sidecar_status="ok")
@@ -375,7 +382,7 @@ class ModelService:
 
     async def save_metadata(self, record: ModelRecord, updates: dict[str, Any]) -> ModelRecord:
         """Merge user edits into the sidecar and the index row (one row, one entry)."""
-        record = await self._write_sidecar_fields(record, updates)
+        record = await self._write_sidecar_fields(record, updates, strict=True)
         fields_changed: dict[str, Any] = {}
         if "model_name" in updates and isinstance(updates["model_name"], str):
             fields_changed["model_name"] = updates["model_name"].strip() or record.file_name

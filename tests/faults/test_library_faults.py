@@ -161,3 +161,23 @@ async def test_read_only_sidecar_folder_keeps_data_in_index(lib_env, make_client
     assert info["sidecar_status"] == "read_only"
     assert info["hashes"]["status"] == "done"  # the hash is kept in the index even though no sidecar holds it
     assert not (lib_env.loras / "ro.metadata.json").exists()
+
+
+@pytest.mark.parametrize("error,status", [(28, 507), (13, 403)])
+async def test_edit_on_full_or_locked_disk_is_refused_and_changes_nothing(lib_env, make_client, monkeypatch,
+                                                                          error, status, snapshot):
+    path = write_lora(lib_env.loras, "keep.safetensors", sidecar=lm_sidecar("keep", notes="original"))
+    client = await make_client(lib_env)
+    sidecar_before = path.with_name("keep.metadata.json").read_bytes()
+    import lora_manager.py.services.model_service as model_service
+
+    def fail(target, data):
+        raise OSError(error, os.strerror(error), str(target))
+
+    monkeypatch.setattr(model_service, "write_sidecar", fail)
+    resp = await client.post("/api/lm/loras/save-metadata", json={"file_path": str(path), "notes": "lost?"})
+    assert resp.status == status
+    assert await resp.json() == snapshot
+    assert path.with_name("keep.metadata.json").read_bytes() == sidecar_before
+    item = (await (await client.get("/api/lm/loras/list")).json())["items"][0]
+    assert item["notes"] == "original"
