@@ -160,8 +160,9 @@ def test_base_url_is_never_empty_and_has_no_trailing_slash(env, setting):
     environ = {} if env is None else {"LORA_MANAGER_CIVITAI_BASE_URL": env}
     url = resolve_civitai_base_url(setting, environ)
     assert url and not url.endswith("/") and "://" in url
-    if env and env.strip():
-        assert url == resolve_civitai_base_url(env, {})  # the environment wins over the setting
+    env_url = resolve_civitai_base_url(env, {}) if env and env.strip() else None
+    if env_url and env_url != "https://civitai.com":
+        assert url == env_url  # a usable environment value wins over the setting
     elif not (setting and setting.strip()):
         assert url == "https://civitai.com"
 

@@ -55,8 +55,18 @@ def resolve_civitai_base_url(setting_value: str | None, environ: Mapping[str, st
             value = value.rstrip("/")
             if value.lower().endswith(API_PREFIX):
                 value = value[: -len(API_PREFIX)].rstrip("/")
+            if not _hostname(value):
+                logger.warning("Ignoring unusable Civitai base URL %r", candidate)
+                continue
             return value
     return DEFAULT_BASE_URL
+
+
+def _hostname(url: str) -> str | None:
+    try:
+        return urlsplit(url).hostname
+    except ValueError:
+        return None
 
 
 def is_civitai_host(hostname: str | None) -> bool:
