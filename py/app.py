@@ -43,6 +43,7 @@ class AppContext:
     database: LibraryDatabase
     extra_roots: dict[str, list[str]] = field(default_factory=dict)
     services: dict[str, Any] = field(default_factory=dict)
+    components: dict[str, Any] = field(default_factory=dict)  # area services (downloads, lifecycle, recipes...)
     route_errors: dict[str, str] = field(default_factory=dict)
     _started: bool = False
 
@@ -84,11 +85,15 @@ class AppContext:
             })
         for service in self.services.values():
             await service.start()
+        for component in self.components.values():
+            await component.start()
 
     async def close(self) -> None:
         if not self._started:
             return
         self._started = False
+        for component in reversed(list(self.components.values())):
+            await component.close()
         await self.jobs.shutdown()
         for service in self.services.values():
             await service.close()
@@ -135,7 +140,22 @@ def create_context(
     )
     for model_type in factory.registered_types():
         context.services[model_type] = factory.get_service_class(model_type)(model_type, context)
+    register_components(context)
     return context
+
+
+def register_components(context: AppContext) -> None:
+    """Area services, each built from the context and given ``async start()``/``async close()``.
+
+    One line per area; they start after the model services and close before them.
+    """
+
+
+def route_modules() -> list[Any]:
+    """Every area's route module; each exposes ``route_table(context)``. Model types go through the factory."""
+    from .routes import system_routes
+
+    return [system_routes]
 
 
 def _slug(name: str) -> str:
@@ -144,12 +164,11 @@ def _slug(name: str) -> str:
 
 def attach_to_app(app: web.Application, context: AppContext) -> None:
     """Add the middleware, every route table and the start/stop hooks to an app (ours or ComfyUI's)."""
-    from .routes import system_routes
-
     app[CONTEXT_KEY] = context
     if not app.frozen:
         app.middlewares.append(api_middleware)
-    app.router.add_routes(system_routes.route_table(context))
+    for module in route_modules():
+        app.router.add_routes(module.route_table(context))
     registered = context.factory.setup_all_routes(
         app, context, on_error=lambda name, exc: context.route_errors.__setitem__(name, str(exc))
     )

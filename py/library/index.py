@@ -200,14 +200,41 @@ class ModelProjection:
         self._sorted = {name: SortedKeyList(key=key) for name, key in SORT_KEYS.items()}
         self.version = 0
         self.excluded = 0
+        self._by_sha: dict[str, set[str]] = {}
+        self._by_version: dict[int, set[str]] = {}
         self.replace_all(records)
 
     def replace_all(self, records: Iterable[ModelRecord]) -> None:
         self._by_path = {r.file_path: r for r in records}
         self.excluded = sum(1 for r in self._by_path.values() if r.exclude)
+        self._by_sha = {}
+        self._by_version = {}
+        for record in self._by_path.values():
+            self._link(record)
         for name, key in SORT_KEYS.items():
             self._sorted[name] = SortedKeyList(self._by_path.values(), key=key)
         self.version += 1
+
+    def _link(self, record: ModelRecord) -> None:
+        if record.sha256:
+            self._by_sha.setdefault(record.sha256, set()).add(record.file_path)
+        if record.civitai_version_id is not None:
+            self._by_version.setdefault(record.civitai_version_id, set()).add(record.file_path)
+
+    def _unlink(self, record: ModelRecord) -> None:
+        for table, key in ((self._by_sha, record.sha256), (self._by_version, record.civitai_version_id)):
+            if key:
+                paths = table.get(key)
+                if paths is not None:
+                    paths.discard(record.file_path)
+                    if not paths:
+                        del table[key]
+
+    def by_sha256(self, sha256: str) -> list[ModelRecord]:
+        return [self._by_path[p] for p in sorted(self._by_sha.get(sha256.lower(), ()))]
+
+    def by_version_id(self, version_id: int) -> list[ModelRecord]:
+        return [self._by_path[p] for p in sorted(self._by_version.get(version_id, ()))]
 
     def __len__(self) -> int:
         return len(self._by_path)
@@ -225,9 +252,11 @@ class ModelProjection:
         old = self._by_path.get(record.file_path)
         if old is not None:
             self.excluded -= old.exclude
+            self._unlink(old)
             for sorted_list in self._sorted.values():
                 sorted_list.remove(old)
         self.excluded += record.exclude
+        self._link(record)
         self._by_path[record.file_path] = record
         for sorted_list in self._sorted.values():
             sorted_list.add(record)
@@ -237,6 +266,7 @@ class ModelProjection:
         old = self._by_path.pop(path, None)
         if old is not None:
             self.excluded -= old.exclude
+            self._unlink(old)
             for sorted_list in self._sorted.values():
                 sorted_list.remove(old)
             self.version += 1

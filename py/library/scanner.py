@@ -179,6 +179,39 @@ def sweep_roots(
     return result
 
 
+def stat_one(path: str | os.PathLike[str], root: str | os.PathLike[str]) -> FileStat | None:
+    """Stat one model file and its companions by name (after a move, rename or download); None if gone."""
+    path_text = os.path.abspath(os.fspath(path))
+    root_text = os.path.abspath(os.fspath(root))
+    try:
+        st = os.stat(path_text)
+    except OSError:
+        return None
+    directory, name = os.path.split(path_text)
+    stem, ext = os.path.splitext(name)
+    rel = os.path.relpath(directory, root_text)
+    stat = FileStat(path=_posix(path_text), root=_posix(root_text), folder="" if rel == "." else _posix(rel),
+                    stem=stem, extension=ext.lower(), size=st.st_size, mtime_ns=st.st_mtime_ns, inode=st.st_ino,
+                    device=st.st_dev)
+    base = os.path.join(directory, stem)
+    try:
+        sst = os.stat(base + SIDECAR_SUFFIX)
+        stat.sidecar_path = _posix(base + SIDECAR_SUFFIX)
+        stat.sidecar_mtime_ns, stat.sidecar_size = sst.st_mtime_ns, sst.st_size
+    except OSError:
+        pass
+    for preview_ext in PREVIEW_EXTENSIONS:
+        for candidate in (f"{base}.preview{preview_ext}", base + preview_ext):
+            if os.path.isfile(candidate):
+                stat.preview_path = _posix(candidate)
+                break
+        if stat.preview_path:
+            break
+    if os.path.isfile(base + CIVITAI_INFO_SUFFIX):
+        stat.civitai_info_path = _posix(base + CIVITAI_INFO_SUFFIX)
+    return stat
+
+
 def stat_changed(stat: FileStat, size: int, mtime_ns: int, inode: int, sidecar_mtime_ns: int, sidecar_size: int,
                  preview_path: str) -> bool:
     """Whether a file must be read again: its own stat, its sidecar's, or its preview changed."""

@@ -22,7 +22,7 @@ from ..library.ingest import IngestResult, ingest_file
 from ..library.paths import PathNotAllowed, confine, to_api_path
 from ..library.query import ListQuery, QueryResult, count_values, run_query
 from ..library.records import ModelRecord
-from ..library.scanner import MODEL_EXTENSIONS, FileStat, stat_changed, sweep_roots
+from ..library.scanner import MODEL_EXTENSIONS, FileStat, stat_changed, stat_one, sweep_roots
 from ..library.sidecar import SidecarError, apply_updates, read_sidecar, sidecar_path_for, write_sidecar
 from ..settings import MODEL_TYPES
 from .jobs import JobCancelled, JobConflict
@@ -332,6 +332,43 @@ class ModelService:
                 logger.warning("Could not update sidecar %s: %s", path, exc)
                 return record.evolve(sidecar_status="read_only")
         return record.evolve(sidecar_mtime_ns=mtime_ns, sidecar_size=size, sidecar_status="ok")
+
+    async def reindex_paths(self, paths: Iterable[str], *, removed: Iterable[str] = ()) -> list[ModelRecord]:
+        """Per-row update after a move, rename, download or delete: re-read ``paths``, drop ``removed``.
+
+        Each path must lie inside one of this type's roots; records keep their usage counts.
+        """
+        index = self._require_index()
+        roots = [os.path.abspath(r) for r in self.roots()]
+        gone = [to_api_path(os.path.abspath(p)) for p in removed]
+        fresh: list[ModelRecord] = []
+        for raw in paths:
+            path = os.path.abspath(raw)
+            root = max((r for r in roots if path == r or path.startswith(r.rstrip(os.sep) + os.sep)), key=len,
+                       default=None)
+            if root is None:
+                raise PathNotAllowed(f"Path is outside the library roots: {raw}")
+            stat = await asyncio.to_thread(stat_one, path, root)
+            if stat is None:
+                gone.append(to_api_path(path))
+                continue
+            previous = index.get(stat.path)
+            result = await asyncio.to_thread(_safe_ingest, stat, self.model_type, previous)
+            fresh.append(result.record)
+        if fresh:
+            await index.put_many(fresh)
+        gone = [p for p in dict.fromkeys(gone) if index.get(p) is not None]
+        if gone:
+            await index.remove(gone)
+        if fresh or gone:
+            self.context.hub.broadcast("fetch-progress", {"type": "models_changed", "model_type": self.model_type})
+        return fresh
+
+    def find_by_sha256(self, sha256: str) -> list[ModelRecord]:
+        return self._require_index().projection.by_sha256(sha256)
+
+    def find_by_version_id(self, version_id: int) -> list[ModelRecord]:
+        return self._require_index().projection.by_version_id(version_id)
 
     # -- queries ---------------------------------------------------------------------------------
     def list_models(self, query: ListQuery) -> QueryResult:
