@@ -418,7 +418,15 @@ class ModelService:
         return sorted(folders, key=str.casefold)
 
     async def save_metadata(self, record: ModelRecord, updates: dict[str, Any]) -> ModelRecord:
-        """Merge user edits into the sidecar and the index row (one row, one entry)."""
+        """Merge user edits into the sidecar and the index row (one row, one entry).
+
+        Edited fields are listed in the sidecar's ``user_edited_fields`` so metadata refreshes never overwrite them.
+        """
+        edited = user_edited_names(updates)
+        if edited:
+            current = await asyncio.to_thread(_read_sidecar_or_empty, sidecar_path_for(record.file_path))
+            known = current.get(USER_EDITED_KEY) if isinstance(current.get(USER_EDITED_KEY), list) else []
+            updates = {**updates, USER_EDITED_KEY: sorted(set(map(str, known)) | edited)}
         record = await self._write_sidecar_fields(record, updates, strict=True)
         fields_changed: dict[str, Any] = {}
         if "model_name" in updates and isinstance(updates["model_name"], str):
@@ -444,6 +452,26 @@ class ModelService:
         updated = record.evolve(**fields_changed)
         await self._require_index().put(updated)
         return updated
+
+
+USER_EDITED_KEY = "user_edited_fields"
+USER_FIELDS = ("model_name", "notes", "tags", "usage_tips", "base_model", "preview_nsfw_level", "favorite")
+
+
+def user_edited_names(updates: dict[str, Any]) -> set[str]:
+    """Which user-owned fields an edit touches (``civitai.trainedWords`` counts as one)."""
+    names = {key for key in updates if key in USER_FIELDS}
+    civitai = updates.get("civitai")
+    if isinstance(civitai, dict) and "trainedWords" in civitai:
+        names.add("civitai.trainedWords")
+    return names
+
+
+def _read_sidecar_or_empty(path: Path) -> dict[str, Any]:
+    try:
+        return read_sidecar(path)
+    except (FileNotFoundError, SidecarError):
+        return {}
 
 
 def _safe_ingest(stat: FileStat, model_type: str, previous: ModelRecord | None) -> IngestResult:

@@ -189,6 +189,8 @@ async def test_save_metadata_updates_sidecar_and_listing(lib_client, snapshot):
     sidecar = json.loads(path.with_name("hero_copy.metadata.json").read_text())
     assert sidecar["model_name"] == "Hero (edited)" and sidecar["an_unknown_field"] == {"kept": True}
     assert sidecar["civitai"]["trainedWords"] == ["hro"] and sidecar["civitai"]["modelId"] == 100
+    assert sidecar["user_edited_fields"] == ["civitai.trainedWords", "favorite", "model_name", "notes", "tags",
+                                             "usage_tips"]
     listed = (await (await lib_client.get("/api/lm/loras/list", params={"search": "edited"})).json())["items"]
     assert listed[0]["favorite"] is True and listed[0]["civitai"]["trainedWords"] == ["hro"]
     scan = await (await lib_client.get("/api/lm/loras/scan")).json()
