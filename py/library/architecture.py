@@ -16,7 +16,7 @@ import json
 import math
 import re
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import PurePath
 from typing import Any, Callable, Iterable, Mapping
 
@@ -55,7 +55,17 @@ class ModelIdentity:
     field_sources: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """JSON-ready copy; shallow per field (lists and dicts copied) because it runs once per scanned file."""
+        result: dict[str, Any] = {}
+        for name in _FIELD_NAMES:
+            value = getattr(self, name)
+            if isinstance(value, (list, dict)):
+                value = value.copy()
+            result[name] = value
+        return result
+
+
+_FIELD_NAMES = tuple(f.name for f in fields(ModelIdentity))
 
 
 def identify(

@@ -58,7 +58,7 @@ def set_aside(path: str, reason: str) -> str:
     return aside
 
 
-def new_sidecar(stat: FileStat, model_type: str, record: ModelRecord) -> dict[str, Any]:
+def new_sidecar(stat: FileStat, model_type: str, learned: dict[str, str]) -> dict[str, Any]:
     """The sidecar written for a model that had none: what was learned, in ComfyUI-Lora-Manager's format."""
     data: dict[str, Any] = {
         "file_name": stat.stem,
@@ -66,8 +66,8 @@ def new_sidecar(stat: FileStat, model_type: str, record: ModelRecord) -> dict[st
         "file_path": stat.path,
         "size": stat.size,
         "modified": stat.mtime_ns / 1e9,
-        "sha256": record.sha256,
-        "base_model": record.base_model,
+        "sha256": learned["sha256"],
+        "base_model": learned["base_model"],
         "preview_url": stat.preview_path,
         "preview_nsfw_level": 0,
         "notes": "",
@@ -81,7 +81,7 @@ def new_sidecar(stat: FileStat, model_type: str, record: ModelRecord) -> dict[st
     if model_type == "lora":
         data["usage_tips"] = "{}"
     else:
-        data["sub_type"] = record.sub_type
+        data["sub_type"] = learned["sub_type"]
     return data
 
 
@@ -147,6 +147,20 @@ def ingest_file(stat: FileStat, model_type: str, previous: ModelRecord | None = 
     trigger_words = sidecar.trigger_words or list(identity.trigger_words)
     usage_tips = raw.get("usage_tips") if isinstance(raw.get("usage_tips"), str) else json.dumps(sidecar.usage_tips)
     identity_data = identity.to_dict()
+    sub_type = _sub_type(model_type, sidecar, raw, identity.network_type, stat)
+    sidecar_written = False
+    if not raw and write_new_sidecars and status == "ok":
+        sidecar_path = str(Path(stat.path).with_name(stat.stem + SIDECAR_SUFFIX))
+        learned = {"sha256": sha256, "base_model": base_model or "Unknown", "sub_type": sub_type}
+        try:
+            write_sidecar(sidecar_path, new_sidecar(stat, model_type, learned), durable=False)
+            sst = os.stat(sidecar_path)
+            stat.sidecar_path, stat.sidecar_mtime_ns, stat.sidecar_size = sidecar_path, sst.st_mtime_ns, sst.st_size
+            sidecar_status = "ok"
+            sidecar_written = True
+        except OSError as exc:
+            sidecar_status = "read_only"
+            problems.append(f"{sidecar_path}: could not write sidecar ({exc.strerror or exc}); kept in the index only")
     identity_data["trigger_words_source"] = "civitai" if sidecar.trigger_words else identity.trigger_words_source
     record = ModelRecord(
         file_path=stat.path,
@@ -164,7 +178,7 @@ def ingest_file(stat: FileStat, model_type: str, previous: ModelRecord | None = 
         model_name=sidecar.model_name or stat.stem,
         base_model=base_model or "Unknown",
         base_model_source=base_source,
-        sub_type=_sub_type(model_type, sidecar, raw, identity.network_type, stat),
+        sub_type=sub_type,
         tags=list(sidecar.tags),
         trigger_words=trigger_words,
         favorite=sidecar.favorite,
@@ -187,16 +201,4 @@ def ingest_file(stat: FileStat, model_type: str, previous: ModelRecord | None = 
         identity_json=json.dumps(identity_data, ensure_ascii=False),
         usage_count=previous.usage_count if previous else 0,
     )
-    result = IngestResult(record, problems)
-    if not raw and write_new_sidecars and status == "ok":
-        sidecar_path = str(Path(stat.path).with_name(stat.stem + SIDECAR_SUFFIX))
-        try:
-            write_sidecar(sidecar_path, new_sidecar(stat, model_type, record))
-            sst = os.stat(sidecar_path)
-            result.record = record.evolve(sidecar_mtime_ns=sst.st_mtime_ns, sidecar_size=sst.st_size,
-                                          sidecar_status="ok")
-            result.sidecar_written = True
-        except OSError as exc:
-            result.record = record.evolve(sidecar_status="read_only")
-            problems.append(f"{sidecar_path}: could not write sidecar ({exc.strerror or exc}); kept in the index only")
-    return result
+    return IngestResult(record, problems, sidecar_written)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import difflib
 import math
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable, Iterable, Sequence
 
 from .records import ModelRecord
@@ -45,6 +45,38 @@ class ListQuery:
     hashes: tuple[str, ...] = ()
     include_excluded: bool = False
     civitai_model_id: int | None = None
+
+
+class QueryCache:
+    """The filtered, ordered matches of the last few queries, valid for one projection version.
+
+    Why: paging or scrolling through one filtered view repeats the same query; each further page is then a slice.
+    Any change to the projection (its version) empties the cache.
+    """
+
+    def __init__(self, size: int = 8):
+        self.size = size
+        self.version = -1
+        self._entries: dict[ListQuery, list[ModelRecord]] = {}
+
+    def get(self, version: int, query: ListQuery) -> list[ModelRecord] | None:
+        if version != self.version:
+            self.version = version
+            self._entries.clear()
+            return None
+        key = replace(query, page=1, page_size=1)
+        found = self._entries.pop(key, None)
+        if found is not None:
+            self._entries[key] = found  # most recently used last
+        return found
+
+    def put(self, version: int, query: ListQuery, matches: list[ModelRecord]) -> None:
+        if version != self.version:
+            self.version = version
+            self._entries.clear()
+        self._entries[replace(query, page=1, page_size=1)] = matches
+        while len(self._entries) > self.size:
+            self._entries.pop(next(iter(self._entries)))
 
 
 @dataclass
@@ -195,7 +227,8 @@ def ordered_records(ordered: Callable[[str], Sequence[ModelRecord]], all_records
 
 
 def run_query(ordered: Callable[[str], Sequence[ModelRecord]], all_records: Callable[[], Iterable[ModelRecord]],
-              query: ListQuery, *, any_excluded: bool = True) -> QueryResult:
+              query: ListQuery, *, any_excluded: bool = True, cache: QueryCache | None = None,
+              version: int = 0) -> QueryResult:
     """Filter then page. A hash filter bypasses every other filter (API contract).
 
     Without filters a page is a slice of a maintained order; with filters, each predicate is one tight pass.
@@ -216,11 +249,15 @@ def run_query(ordered: Callable[[str], Sequence[ModelRecord]], all_records: Call
             return QueryResult(list(base[start:start + size]), total, page, size)
         end = max(0, total - start)
         return QueryResult(list(reversed(base[max(0, end - size):end])), total, page, size)
-    records = ordered_records(ordered, all_records, query)
-    matches = records
-    for predicate in predicates:
-        matches = [r for r in matches if predicate(r)]
-    return QueryResult(list(matches[start:start + size]), len(matches), page, size)
+    cached = cache.get(version, query) if cache is not None else None
+    if cached is None:
+        matches: Sequence[ModelRecord] = ordered_records(ordered, all_records, query)
+        for predicate in predicates:
+            matches = [r for r in matches if predicate(r)]
+        cached = list(matches) if not isinstance(matches, list) else matches
+        if cache is not None:
+            cache.put(version, query, cached)
+    return QueryResult(cached[start:start + size], len(cached), page, size)
 
 
 def count_values(records: Iterable[ModelRecord], getter: Callable[[ModelRecord], Iterable[str]]) -> list[tuple[str, int]]:

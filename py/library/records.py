@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 import unicodedata
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
@@ -83,6 +84,7 @@ class ModelRecord:
     sidecar_status: str = "ok"  # ok | missing | corrupt | read_only
     identity_json: str = "{}"
     usage_count: int = 0
+    update_available: bool = field(default=False, compare=False)  # set from the update checks, never stored
     # Derived at ingest (never stored): query keys
     name_key: tuple = field(default=(), compare=False)
     search_name: str = field(default="", compare=False)
@@ -99,6 +101,13 @@ class ModelRecord:
         self.refresh_keys()
 
     def refresh_keys(self) -> None:
+        # Values shared by many records are interned: at 100k models this saves tens of megabytes.
+        intern = sys.intern
+        self.root, self.folder, self.model_type = intern(self.root), intern(self.folder), intern(self.model_type)
+        self.base_model, self.base_model_source = intern(self.base_model), intern(self.base_model_source)
+        self.extension, self.sub_type = intern(self.extension), intern(self.sub_type)
+        self.hash_status, self.status, self.sidecar_status = (intern(self.hash_status), intern(self.status),
+                                                              intern(self.sidecar_status))
         display = self.model_name or self.file_name
         self.name_key = natural_key(display)
         self.search_name = display.casefold()
@@ -106,7 +115,7 @@ class ModelRecord:
         self.tags_lower = frozenset(t.casefold() for t in self.tags)
         self.search_tags = "\x1f".join(sorted(self.tags_lower))
         self.search_creator = self.creator.casefold()
-        self.folder_key = self.folder.casefold()
+        self.folder_key = intern(self.folder.casefold())
         self.letter = first_letter_group(display)
         self.search_default = self.search_file + "\x1f" + self.search_name
         words = f"{self.search_file} {self.search_name}".replace("_", " ").replace("-", " ").split()
@@ -170,7 +179,7 @@ class ModelRecord:
             "notes": self.notes,
             "favorite": self.favorite,
             "exclude": self.exclude,
-            "update_available": False,
+            "update_available": self.update_available,
             "skip_metadata_refresh": self.skip_metadata_refresh,
             "sub_type": self.sub_type or SUB_TYPES[self.model_type][0],
             "civitai": self.civitai_summary(),

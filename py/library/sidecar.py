@@ -70,8 +70,8 @@ def read_sidecar(path: str | os.PathLike[str], *, max_bytes: int = MAX_SIDECAR_B
     return value
 
 
-def write_sidecar(path: str | os.PathLike[str], data: Mapping[str, Any]) -> None:
-    """Write atomically (indent 2, non-ASCII kept as is).
+def write_sidecar(path: str | os.PathLike[str], data: Mapping[str, Any], *, durable: bool = True) -> None:
+    """Write atomically (indent 2, non-ASCII kept as is); ``durable=False`` skips the fsync (see atomic.py).
 
     A value JSON cannot encode raises ``SidecarError`` before the disk is touched; OS errors (permission,
     disk full) pass through and leave the old file intact.
@@ -82,7 +82,7 @@ def write_sidecar(path: str | os.PathLike[str], data: Mapping[str, Any]) -> None
         text = json.dumps(dict(data), ensure_ascii=False, indent=2) + "\n"
     except (TypeError, ValueError, RecursionError) as exc:
         raise SidecarError(f"{Path(path).name}: cannot be saved as JSON: {exc}") from None
-    atomic_write_text(path, _escape_lone_surrogates(text))
+    atomic_write_text(path, _escape_lone_surrogates(text), durable=durable)
 
 
 _LONE_SURROGATE = re.compile(r"[\ud800-\udfff]")

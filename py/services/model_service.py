@@ -20,7 +20,7 @@ from ..library.hashing import hash_files
 from ..library.index import ModelIndex
 from ..library.ingest import IngestResult, ingest_file
 from ..library.paths import PathNotAllowed, confine, to_api_path
-from ..library.query import ListQuery, QueryResult, count_values, run_query
+from ..library.query import ListQuery, QueryCache, QueryResult, count_values, run_query
 from ..library.records import ModelRecord
 from ..library.scanner import MODEL_EXTENSIONS, FileStat, stat_changed, stat_one, sweep_roots
 from ..library.sidecar import SidecarError, apply_updates, read_sidecar, sidecar_path_for, write_sidecar
@@ -82,6 +82,7 @@ class ModelService:
         self._path_locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._background: asyncio.Task[Any] | None = None
         self._watcher: asyncio.Task[Any] | None = None
+        self._query_cache = QueryCache()
 
     # -- lifecycle -------------------------------------------------------------------------------
     def roots(self) -> list[Path]:
@@ -189,20 +190,23 @@ class ModelService:
             return summary
         if full_rebuild:
             await index.clear()
-        projection = index.projection
-        changed: list[tuple[FileStat, ModelRecord | None]] = []
-        seen: set[str] = set()
-        for stat in sweep.files:
-            seen.add(stat.path)
-            old = projection.get(stat.path)
-            if old is None or stat_changed(stat, old.size, old.mtime_ns, old.inode, old.sidecar_mtime_ns,
-                                           old.sidecar_size, old.preview_path):
-                changed.append((stat, old))
+        known = dict(index.projection._by_path)  # a C-level copy; the diff itself runs in a worker thread
         reachable_roots = [os.path.abspath(p).replace("\\", "/") for p in roots if p.is_dir()]
-        vanished = [
-            r.file_path for r in projection.values()
-            if r.file_path not in seen and any(_under(r.root, root) for root in reachable_roots)
-        ]
+
+        def diff() -> tuple[list[tuple[FileStat, ModelRecord | None]], list[str]]:
+            changed: list[tuple[FileStat, ModelRecord | None]] = []
+            seen: set[str] = set()
+            for stat in sweep.files:
+                seen.add(stat.path)
+                old = known.get(stat.path)
+                if old is None or stat_changed(stat, old.size, old.mtime_ns, old.inode, old.sidecar_mtime_ns,
+                                               old.sidecar_size, old.preview_path):
+                    changed.append((stat, old))
+            vanished = [path for path, record in known.items()
+                        if path not in seen and any(_under(record.root, root) for root in reachable_roots)]
+            return changed, vanished
+
+        changed, vanished = await asyncio.to_thread(diff)
         summary.total = len(sweep.files)
         summary.unchanged = summary.total - len(changed)
         self._emit_init("process_models", 0, f"{len(changed)} new or changed models")
@@ -373,7 +377,8 @@ class ModelService:
     # -- queries ---------------------------------------------------------------------------------
     def list_models(self, query: ListQuery) -> QueryResult:
         projection = self._require_index().projection
-        return run_query(projection.ordered, projection.values, query, any_excluded=projection.excluded > 0)
+        return run_query(projection.ordered, projection.values, query, any_excluded=projection.excluded > 0,
+                         cache=self._query_cache, version=projection.version)
 
     def all_records(self) -> list[ModelRecord]:
         return list(self._require_index().projection.values())

@@ -148,7 +148,7 @@ async def test_read_only_sidecar_folder_keeps_data_in_index(lib_env, make_client
     write_lora(lib_env.loras, "ro.safetensors")
     import lora_manager.py.library.ingest as ingest
 
-    def refuse(path, data):
+    def refuse(path, data, **kwargs):
         raise PermissionError(13, "Permission denied", str(path))
 
     import lora_manager.py.services.model_service as model_service
@@ -171,7 +171,7 @@ async def test_edit_on_full_or_locked_disk_is_refused_and_changes_nothing(lib_en
     sidecar_before = path.with_name("keep.metadata.json").read_bytes()
     import lora_manager.py.services.model_service as model_service
 
-    def fail(target, data):
+    def fail(target, data, **kwargs):
         raise OSError(error, os.strerror(error), str(target))
 
     monkeypatch.setattr(model_service, "write_sidecar", fail)

@@ -103,3 +103,21 @@ def test_parse_sort_never_crashes(text):
 def test_natural_key_is_total(text):
     assert natural_key(text) == natural_key(text)
     sorted([natural_key(text), natural_key("a1"), natural_key("1a")])
+
+
+@settings(max_examples=100, deadline=None)
+@given(records, queries, records)
+def test_cached_pages_equal_fresh_results_and_follow_changes(recs, query, more):
+    from lora_manager.py.library.query import QueryCache
+
+    projection = ModelProjection(recs)
+    cache = QueryCache(size=2)
+    for _ in range(2):  # the second round is served from the cache
+        cached = run_query(projection.ordered, projection.values, query, cache=cache, version=projection.version)
+        fresh = run_query(projection.ordered, projection.values, query)
+        assert [r.file_path for r in cached.items] == [r.file_path for r in fresh.items]
+        assert cached.total == fresh.total
+    for record in more:
+        projection.put(record)
+    after = run_query(projection.ordered, projection.values, query, cache=cache, version=projection.version)
+    assert after.total == run_query(projection.ordered, projection.values, query).total
