@@ -166,7 +166,7 @@ class ModelArtifacts:
         if not taken:
             return moves
         if not resolve:
-            raise TargetExists(f"A file with that name already exists: {os.path.basename(taken[0])}",
+            raise TargetExists(f"a file with that name already exists: {os.path.basename(taken[0])}",
                                taken[0].replace("\\", "/"))
         for n in range(1, limit + 1):
             candidate = f"{stem}_{n}"

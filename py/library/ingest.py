@@ -202,3 +202,18 @@ def ingest_file(stat: FileStat, model_type: str, previous: ModelRecord | None = 
         usage_count=previous.usage_count if previous else 0,
     )
     return IngestResult(record, problems, sidecar_written)
+
+
+def safe_ingest(stat: FileStat, model_type: str, previous: ModelRecord | None = None) -> IngestResult:
+    """Ingest that never raises: one bad file becomes an invalid record with the reason."""
+    try:
+        return ingest_file(stat, model_type, previous)
+    except Exception as exc:  # noqa: BLE001 - one bad file never breaks the scan
+        logger.exception("Could not read %s", stat.path)
+        record = ModelRecord(
+            file_path=stat.path, model_type=model_type, root=stat.root, folder=stat.folder, file_name=stat.stem,
+            extension=stat.extension, size=stat.size, mtime_ns=stat.mtime_ns, inode=stat.inode,
+            preview_path=stat.preview_path, status="invalid", status_reason=f"unreadable: {exc}",
+            hash_status="invalid",
+        )
+        return IngestResult(record, [f"{stat.path}: {exc}"])

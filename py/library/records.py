@@ -5,6 +5,7 @@ request arrives; a record is rebuilt only when its file or sidecar changes.
 """
 from __future__ import annotations
 
+import functools
 import json
 import re
 import sys
@@ -101,13 +102,7 @@ class ModelRecord:
         self.refresh_keys()
 
     def refresh_keys(self) -> None:
-        # Values shared by many records are interned: at 100k models this saves tens of megabytes.
-        intern = sys.intern
-        self.root, self.folder, self.model_type = intern(self.root), intern(self.folder), intern(self.model_type)
-        self.base_model, self.base_model_source = intern(self.base_model), intern(self.base_model_source)
-        self.extension, self.sub_type = intern(self.extension), intern(self.sub_type)
-        self.hash_status, self.status, self.sidecar_status = (intern(self.hash_status), intern(self.status),
-                                                              intern(self.sidecar_status))
+        self.intern_shared()
         display = self.model_name or self.file_name
         self.name_key = natural_key(display)
         self.search_name = display.casefold()
@@ -115,11 +110,22 @@ class ModelRecord:
         self.tags_lower = frozenset(t.casefold() for t in self.tags)
         self.search_tags = "\x1f".join(sorted(self.tags_lower))
         self.search_creator = self.creator.casefold()
-        self.folder_key = intern(self.folder.casefold())
+        self.folder_key = sys.intern(self.folder.casefold())
         self.letter = first_letter_group(display)
         self.search_default = self.search_file + "\x1f" + self.search_name
         words = f"{self.search_file} {self.search_name}".replace("_", " ").replace("-", " ").split()
         self.search_tokens = tuple(dict.fromkeys(words))
+
+    def intern_shared(self) -> None:
+        """Values shared by many records become one object each: at 100k models this saves tens of megabytes."""
+        intern = sys.intern
+        self.root, self.folder, self.model_type = intern(self.root), intern(self.folder), intern(self.model_type)
+        self.base_model, self.base_model_source = intern(self.base_model), intern(self.base_model_source)
+        self.extension, self.sub_type = intern(self.extension), intern(self.sub_type)
+        self.hash_status, self.status, self.sidecar_status = (intern(self.hash_status), intern(self.status),
+                                                              intern(self.sidecar_status))
+        if self.folder_key:
+            self.folder_key = intern(self.folder_key)
 
     @property
     def mtime(self) -> float:
@@ -134,11 +140,8 @@ class ModelRecord:
         return replace(self, **changes)
 
     def identity(self) -> dict[str, Any]:
-        try:
-            value = json.loads(self.identity_json or "{}")
-        except json.JSONDecodeError:
-            return {}
-        return value if isinstance(value, dict) else {}
+        """The identity report (parsed once per distinct text and shared: treat it as read-only)."""
+        return _parse_identity(self.identity_json or "{}")
 
     def preview_url(self) -> str:
         if not self.preview_path:
@@ -183,7 +186,7 @@ class ModelRecord:
             "skip_metadata_refresh": self.skip_metadata_refresh,
             "sub_type": self.sub_type or SUB_TYPES[self.model_type][0],
             "civitai": self.civitai_summary(),
-            "auto_tags": auto_tags(self),
+            "auto_tags": auto_tags(self, identity),
             "version_count": None,
             "hf_url": "",
             "hash_status": self.hash_status,
@@ -197,10 +200,19 @@ class ModelRecord:
         return item
 
 
-def auto_tags(record: ModelRecord) -> list[str]:
+@functools.lru_cache(maxsize=8192)
+def _parse_identity(text: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def auto_tags(record: ModelRecord, identity: dict[str, Any] | None = None) -> list[str]:
     """Tags derived from what the file is, shown beside user tags (computed, never stored)."""
     tags: list[str] = []
-    identity = record.identity()
+    identity = record.identity() if identity is None else identity
     network = identity.get("network_type")
     if network and network not in ("Unknown", "Full", "Embedding"):
         tags.append(str(network).lower())

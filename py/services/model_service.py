@@ -11,17 +11,17 @@ import os
 import threading
 import time
 from collections import defaultdict
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable
 
 from ..library.hashing import hash_files
 from ..library.index import ModelIndex
-from ..library.ingest import IngestResult, ingest_file
+from ..library.ingest import IngestResult, safe_ingest
 from ..library.paths import PathNotAllowed, confine, to_api_path
 from ..library.query import ListQuery, QueryCache, QueryResult, count_values, run_query
 from ..library.records import ModelRecord
+from ..library.worker_pool import IngestWorkerPool, WorkerCrashed
 from ..library.scanner import MODEL_EXTENSIONS, FileStat, stat_changed, stat_one, sweep_roots
 from ..library.sidecar import SidecarError, apply_updates, read_sidecar, sidecar_path_for, write_sidecar
 from ..settings import MODEL_TYPES
@@ -35,6 +35,7 @@ logger = logging.getLogger(__name__)
 
 PAGE_TYPES = {"lora": "loras", "checkpoint": "checkpoints", "embedding": "embeddings"}
 INGEST_BATCH = 64
+PROCESS_POOL_MIN = 2000  # new or changed files from which a scan reads in worker processes
 
 
 class ModelNotFound(LookupError):
@@ -212,29 +213,42 @@ class ModelService:
         self._emit_init("process_models", 0, f"{len(changed)} new or changed models")
         done = 0
         loop_cancelled = False
-        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="lm-ingest") as pool:
+
+        async def apply(batch: list[tuple[FileStat, ModelRecord | None]], results: list[IngestResult]) -> None:
+            nonlocal done
+            records = []
+            for (_stat, old), result in zip(batch, results):
+                summary.problems.extend(result.problems)
+                records.append(result.record)
+                if old is None:
+                    summary.added += 1
+                else:
+                    summary.updated += 1
+            await index.put_many(records)
+            done += len(batch)
+            if job is not None:
+                job.report(done, len(changed), stage="process_models")
+            self._emit_init("process_models", int(done * 100 / max(1, len(changed))), f"{done}/{len(changed)}")
+
+        runner = await _IngestRunner.create(self.model_type, len(changed))
+        try:
+            in_flight: dict[asyncio.Task[list[IngestResult]], list[tuple[FileStat, ModelRecord | None]]] = {}
             for start in range(0, len(changed), INGEST_BATCH):
                 if cancel.is_set():
                     loop_cancelled = True
                     break
                 batch = changed[start:start + INGEST_BATCH]
-                results: list[IngestResult] = await asyncio.gather(*(
-                    asyncio.get_running_loop().run_in_executor(pool, _safe_ingest, stat, self.model_type, old)
-                    for stat, old in batch
-                ))
-                records = []
-                for (stat, old), result in zip(batch, results):
-                    summary.problems.extend(result.problems)
-                    records.append(result.record)
-                    if old is None:
-                        summary.added += 1
-                    else:
-                        summary.updated += 1
-                await index.put_many(records)
-                done += len(batch)
-                if job is not None:
-                    job.report(done, len(changed), stage="process_models")
-                self._emit_init("process_models", int(done * 100 / max(1, len(changed))), f"{done}/{len(changed)}")
+                in_flight[asyncio.create_task(runner.run(batch))] = batch
+                if len(in_flight) >= runner.parallel:
+                    finished, _ = await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
+                    for task in finished:
+                        await apply(in_flight.pop(task), task.result())
+            while in_flight:
+                finished, _ = await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
+                for task in finished:
+                    await apply(in_flight.pop(task), task.result())
+        finally:
+            await runner.close()
         if vanished and not loop_cancelled:
             await index.remove(vanished)
             summary.removed = len(vanished)
@@ -357,7 +371,7 @@ class ModelService:
                 gone.append(to_api_path(path))
                 continue
             previous = index.get(stat.path)
-            result = await asyncio.to_thread(_safe_ingest, stat, self.model_type, previous)
+            result = await asyncio.to_thread(safe_ingest, stat, self.model_type, previous)
             fresh.append(result.record)
         if fresh:
             await index.put_many(fresh)
@@ -479,19 +493,39 @@ def _read_sidecar_or_empty(path: Path) -> dict[str, Any]:
         return {}
 
 
-def _safe_ingest(stat: FileStat, model_type: str, previous: ModelRecord | None) -> IngestResult:
-    """Ingest that never raises: one bad file becomes an invalid record with the reason."""
-    try:
-        return ingest_file(stat, model_type, previous)
-    except Exception as exc:  # noqa: BLE001 - one bad file never breaks the scan
-        logger.exception("Could not read %s", stat.path)
-        record = ModelRecord(
-            file_path=stat.path, model_type=model_type, root=stat.root, folder=stat.folder, file_name=stat.stem,
-            extension=stat.extension, size=stat.size, mtime_ns=stat.mtime_ns, inode=stat.inode,
-            preview_path=stat.preview_path, status="invalid", status_reason=f"unreadable: {exc}",
-            hash_status="invalid",
-        )
-        return IngestResult(record, [f"{stat.path}: {exc}"])
+class _IngestRunner:
+    """Reads batches of files: in worker processes for big scans (all cores, the event loop stays free),
+    in threads otherwise or when processes cannot be started."""
+
+    def __init__(self, model_type: str, pool: IngestWorkerPool | None):
+        self.model_type = model_type
+        self.pool = pool
+        self.parallel = pool.size * 2 if pool else 2
+
+    @classmethod
+    async def create(cls, model_type: str, count: int) -> "_IngestRunner":
+        if count < PROCESS_POOL_MIN:
+            return cls(model_type, None)
+        pool = IngestWorkerPool()
+        try:
+            await pool.start()
+        except OSError as exc:
+            logger.warning("Ingest worker processes could not start (%s); reading in threads", exc)
+            await pool.close()
+            return cls(model_type, None)
+        return cls(model_type, pool)
+
+    async def run(self, batch: list[tuple[FileStat, ModelRecord | None]]) -> list[IngestResult]:
+        if self.pool is not None:
+            try:
+                return await self.pool.ingest(self.model_type, batch)
+            except (WorkerCrashed, OSError, EOFError) as exc:
+                logger.warning("An ingest worker failed (%s); this batch is read in a thread", exc)
+        return await asyncio.to_thread(lambda: [safe_ingest(stat, self.model_type, old) for stat, old in batch])
+
+    async def close(self) -> None:
+        if self.pool is not None:
+            await self.pool.close()
 
 
 def _under(path: str, root: str) -> bool:

@@ -65,3 +65,31 @@ async def test_embeddings_and_diffusion_models(lib_env, make_client):
     client = await make_client(lib_env)
     item = (await (await client.get("/api/lm/embeddings/list")).json())["items"][0]
     assert item["sub_type"] == "embedding" and "usage_tips" not in item
+
+
+async def test_large_scans_read_in_worker_processes(lib_env, make_client, monkeypatch):
+    import lora_manager.py.services.model_service as model_service
+
+    monkeypatch.setattr(model_service, "PROCESS_POOL_MIN", 1)
+    for i in range(150):
+        write_lora(lib_env.loras, f"bulk/model_{i:03d}.safetensors", family="sdxl" if i % 2 else "sd15")
+    (lib_env.loras / "bulk" / "broken.safetensors").write_bytes(b"garbage")
+    client = await make_client(lib_env)
+    body = await (await client.get("/api/lm/loras/list", params={"page_size": "500"})).json()
+    assert body["total"] == 151
+    by_name = {i["file_name"]: i for i in body["items"]}
+    assert by_name["model_001"]["base_model"] == "SDXL 1.0" and by_name["model_000"]["base_model"] == "SD 1.5"
+    assert by_name["broken"]["status"] == "invalid"
+    assert (lib_env.loras / "bulk" / "model_149.metadata.json").is_file()
+
+
+async def test_worker_pool_falls_back_to_threads(lib_env, make_client, monkeypatch):
+    import lora_manager.py.services.model_service as model_service
+    from lora_manager.py.library import worker_pool
+
+    monkeypatch.setattr(model_service, "PROCESS_POOL_MIN", 1)
+    monkeypatch.setattr(worker_pool, "BOOT", "import sys; sys.exit(3)")  # workers die at once
+    for i in range(5):
+        write_lora(lib_env.loras, f"m{i}.safetensors")
+    client = await make_client(lib_env)
+    assert (await (await client.get("/api/lm/loras/list")).json())["total"] == 5
