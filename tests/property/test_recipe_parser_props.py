@@ -26,7 +26,7 @@ from lora_manager.py.services.recipes.parsers.a1111 import parse_a1111_text, par
 from lora_manager.py.services.recipes.parsers.recipe_json import recipe_from_dict, recipe_metadata_text
 from lora_manager.py.services.recipes.parsers.swarmui import parse_swarmui_params
 
-SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 scalars = st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats() | st.text(max_size=12)
 json_like = st.recursive(
@@ -72,7 +72,8 @@ ui_nodes = st.lists(st.fixed_dictionaries({
     "mode": st.sampled_from([0, 0, 2, 4]),
     "inputs": slots,
     "outputs": st.lists(st.fixed_dictionaries({"type": st.sampled_from(["MODEL", "CLIP", "*"])}), max_size=3),
-    "widgets_values": st.lists(json_like, max_size=8) | st.dictionaries(st.text(max_size=5), scalars, max_size=3),
+    "widgets_values": st.lists(scalars | st.fixed_dictionaries({"on": st.booleans(), "lora": st.text(max_size=5)}),
+                               max_size=8) | st.dictionaries(st.text(max_size=5), scalars, max_size=3),
 }), max_size=8)
 ui_links = st.lists(st.tuples(st.integers(0, 12), st.integers(-20, 8), st.integers(0, 2), st.integers(-20, 8),
                               st.integers(0, 3), st.sampled_from(["MODEL", "CLIP"])).map(list), max_size=12)

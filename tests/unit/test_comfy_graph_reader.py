@@ -90,6 +90,13 @@ def test_lora_manager_text_input_and_syntax_string():
     assert loras(result) == [("from_string", 0.3, 0.3), ("t1", 0.5, 0.5), ("t2", 1.0, 0.5)]
 
 
+def test_lora_text_loader_reads_linked_syntax():
+    graph = base_graph(model_link=("32", 0))
+    graph["32"] = node("LoRA Text Loader (LoraManager)", model=["4", 0], lora_syntax=["33", 0])
+    graph["33"] = node("String Literal", string="<lora:linked:0.25>")
+    assert loras(read_prompt_graph(graph)) == [("linked", 0.25, 0.25)]
+
+
 def test_indexed_stacker_nodes():
     graph = base_graph(model_link=("40", 0))
     graph["41"] = node("CR LoRA Stack", switch_1="On", lora_name_1="x.safetensors", model_weight_1=0.5,
@@ -217,6 +224,23 @@ def test_hires_fix_uses_first_pass_and_collects_second_pass_loras():
     assert loras(result) == [("refine.safetensors", 0.3, 0.3)]
 
 
+def test_output_node_selects_its_own_generation():
+    graph = base_graph()
+    graph["30"] = node("LoraLoader", lora_name="second.safetensors", strength_model=1, strength_clip=1,
+                       model=["4", 0], clip=["4", 1])
+    graph["31"] = node("KSampler", seed=1, steps=1, cfg=1, sampler_name="euler", scheduler="normal", denoise=1,
+                       model=["30", 0], positive=["6", 0], negative=["7", 0], latent_image=["5", 0])
+    graph["32"] = node("VAEDecode", samples=["31", 0], vae=["4", 2])
+    graph["33"] = node("SaveImage", images=["32", 0])
+    assert read_prompt_graph(graph).gen_params["seed"] == 42
+    assert read_prompt_graph(graph, output_node="9").gen_params["seed"] == 42
+    second = read_prompt_graph(graph, output_node="33")
+    assert second.gen_params["seed"] == 1
+    assert loras(second) == [("second.safetensors", 1.0, 1.0)]
+    assert read_prompt_graph(graph, output_node="missing").gen_params["seed"] == 42
+    assert read_prompt_graph(graph, output_node="4").loras == []
+
+
 def test_generic_sampler_class_with_model_positive_and_latent():
     graph = base_graph()
     graph["3"]["class_type"] = "KSampler (Efficient)"
@@ -280,3 +304,21 @@ def test_long_chain_is_capped():
     result = read_prompt_graph(graph)
     assert 0 < len(result.loras) <= 256
     assert result.checkpoint is None
+
+
+def test_model_merge_and_single_literal_nodes_are_followed():
+    graph = base_graph(model_link=("90", 0))
+    graph["90"] = node("ModelMergeSimple", model1=["91", 0], model2=["4", 0], ratio=0.5)
+    graph["91"] = node("LoraLoaderModelOnly", lora_name="merged.safetensors", strength_model=["92", 0],
+                       model=["4", 0])
+    graph["92"] = node("Float Literal (custom)", number_value=0.35)
+    result = read_prompt_graph(graph)
+    assert loras(result) == [("merged.safetensors", 0.35, None)]
+    assert result.checkpoint.name == "sdxl/juggernaut.safetensors"
+
+
+def test_clip_skip_absent_or_positive_is_ignored():
+    graph = base_graph()
+    graph["6"]["inputs"]["clip"] = ["80", 0]
+    graph["80"] = node("CLIPSetLastLayer", stop_at_clip_layer=3, clip=["80", 0])
+    assert "clip_skip" not in read_prompt_graph(graph).gen_params

@@ -265,3 +265,27 @@ def test_garbage_workflow_shapes_do_not_raise():
     for shape in shapes:
         assert isinstance(workflow_to_prompt(shape), dict)
     assert workflow_to_prompt("nope") == {}  # type: ignore[arg-type]
+
+
+def test_dangling_virtual_nodes_resolve_to_nothing():
+    wf = txt2img(model_src=(30, 0))
+    wf.add(30, "Reroute", [], inputs=[("", "*")], outputs=("MODEL",))  # unconnected reroute
+    wf.add(31, "GetNode", ["nobody_sets_this"], outputs=("INT",))
+    wf.add(32, "PrimitiveNode", [], outputs=("INT",))
+    wf.nodes[3]["inputs"] += [{"name": "seed", "type": "INT", "link": None, "widget": {"name": "seed"}},
+                              {"name": "steps", "type": "INT", "link": None, "widget": {"name": "steps"}}]
+    wf.connect(31, 0, 3, "seed").connect(32, 0, 3, "steps")
+    result = parse(wf)
+    assert result.checkpoint is None
+    assert result.gen_params["seed"] == 99  # the widget value stays when the link leads nowhere
+    assert result.gen_params["steps"] == 30
+
+
+def test_subgraph_input_link_at_top_level_and_missing_links_are_ignored():
+    wf = txt2img()
+    data = wf.data()
+    data["links"].append([500, -10, 0, 3, 0, "MODEL"])
+    data["nodes"][-1]["inputs"][0]["link"] = 500
+    data["nodes"][-1]["inputs"][1]["link"] = 999
+    prompt = workflow_to_prompt(data)
+    assert "model" not in prompt["3"]["inputs"] and "positive" not in prompt["3"]["inputs"]

@@ -29,7 +29,8 @@ def insert_before_iend(png: bytes, extra: bytes) -> bytes:
 
 
 def test_png_text_itxt_ztxt():
-    data = png_bytes({"parameters": "Steps: 20"}, itxt={"prompt": "ünïcode ✓"}, ztxt={"workflow": "{}"}, size=(7, 5))
+    data = png_bytes({"parameters": "Steps: 20"}, itxt={"prompt": "ünïcode ✓"}, ztxt={"workflow": "{}"},
+                     size=(7, 5))
     meta = extract_image_metadata(data)
     assert (meta.format, meta.width, meta.height) == ("png", 7, 5)
     assert meta.text == {"parameters": "Steps: 20", "prompt": "ünïcode ✓", "workflow": "{}"}
@@ -139,6 +140,8 @@ def test_decompression_bomb_is_refused():
         (b"UNICODE\x00\xff\xfe" + "bom".encode("utf-16-le"), "bom"),
         (b"UNICODE\x00\xfe\xff" + "bom".encode("utf-16-be"), "bom"),
         (b"UNICODE\x00\x00a\x00", "a"),
+        (b"UNICODE\x00" + "utf-8 ✓".encode(), "utf-8 ✓"),
+        (b"UNICODE\x00" + "テスト".encode("utf-16-be"), "テスト"),
         (b"ASCII\x00\x00\x00plain\x00", "plain"),
         (b"\x00" * 8 + "undefined ✓".encode(), "undefined ✓"),
         (b"JIS\x00\x00\x00\x00\x00" + "テスト".encode("shift_jis"), "テスト"),

@@ -77,6 +77,7 @@ def test_recipe_key_and_exif_comment():
     assert [l.name for l in result.loras] == ["x"]
     assert result.base_model == "Flux.1 D"
     assert parse_recipe_json({"exif_user_comment": RECIPE_MARKER + payload}).loras[0].name == "x"
+    assert parse_recipe_json({"recipe": RECIPE_MARKER + payload}).loras[0].name == "x"
 
 
 def test_minimal_and_missing_fields():

@@ -331,7 +331,10 @@ def parse_a1111_text(text: str) -> ParsedGeneration | None:
         if key in settings:
             params[target] = settings[key]
     lora_n = _lora_n(settings)
-    source = FORMAT_A1111_LORA_N if lora_n else FORMAT_A1111_CIVITAI if "Civitai resources" in settings else FORMAT_A1111
+    if lora_n:
+        source = FORMAT_A1111_LORA_N
+    else:
+        source = FORMAT_A1111_CIVITAI if "Civitai resources" in settings else FORMAT_A1111
     result = ParsedGeneration(source_format=source, gen_params=normalise_gen_params(params))
     result.loras = lora_n
     add_unique(result.loras, [_lora(e.name, e.model_strength, e.clip_strength) for e in parse_lora_syntax(prompt)])

@@ -45,6 +45,7 @@ LORA_LOADER_CLASSES = frozenset(
         "LoraLoaderLM",
         "LoraManagerLoader",
         "Lora Loader (LoraManager)",
+        "LoRA Text Loader (LoraManager)",
         "Power Lora Loader (rgthree)",
     }
 )
@@ -133,23 +134,26 @@ class _Graph:
             return value
         return None
 
-    def text(self, value: Any, depth: int = 0) -> str | None:
-        """A string literal or the string a string/primitive/concatenation node produces."""
+    def text(self, value: Any, budget: list[int] | None = None) -> str | None:
+        """A string literal or the string a string/primitive/concatenation node produces.
+
+        ``budget`` caps the nodes visited across the whole (possibly branching) lookup.
+        """
         if isinstance(value, str):
             return value
-        if depth > MAX_DEPTH:
-            return None
+        budget = budget if budget is not None else [MAX_CHAIN]
         src = self.source(value)
-        if src is None:
+        if src is None or budget[0] <= 0:
             return None
+        budget[0] -= 1
         node = src[0]
         for key in _STRING_NODE_KEYS:
             if key in node.inputs:
-                return self.text(node.inputs[key], depth + 1)
+                return self.text(node.inputs[key], budget)
         parts = [key for key in node.inputs if isinstance(key, str) and _CONCAT_RE.match(key)]
         if parts:
-            delimiter = self.text(node.inputs.get("delimiter"), depth + 1)
-            pieces = [self.text(node.inputs[key], depth + 1) for key in parts]
+            delimiter = self.text(node.inputs.get("delimiter"), budget)
+            pieces = [self.text(node.inputs[key], budget) for key in parts]
             joined = [piece for piece in pieces if piece]
             return (", " if delimiter is None else delimiter).join(joined)
         return None
@@ -241,6 +245,8 @@ class _Graph:
             loras.extend(self._listed_loras(inputs["loras"]))
         elif isinstance(inputs.get("text"), str) and node.class_type in LORA_LOADER_CLASSES:
             loras.extend(_syntax_loras(inputs["text"]))
+        if "lora_syntax" in inputs:
+            loras.extend(_syntax_loras(self.text(inputs["lora_syntax"]) or ""))
         loras.extend(self._power_loras(inputs))
         loras.extend(self._indexed_loras(inputs))
         return loras
@@ -450,19 +456,27 @@ def _order_samplers(graph: _Graph, samplers: list[_Node]) -> list[_Node]:
     return [primary, *later]
 
 
-def read_prompt_graph(prompt: dict) -> ParsedGeneration:
-    """Parse an API-format prompt graph; an unusable graph gives an empty result, never an exception."""
+def read_prompt_graph(prompt: dict, output_node: str | None = None) -> ParsedGeneration:
+    """Parse an API-format prompt graph; an unusable graph gives an empty result, never an exception.
+
+    ``output_node`` (e.g. the id of the Save Image node doing the saving) limits the reading to the samplers
+    that feed that node, for graphs holding several independent generations.
+    """
     graph = _Graph(prompt)
     result = ParsedGeneration(source_format=SOURCE_FORMAT)
     samplers = graph.samplers()
+    target = graph.nodes.get(str(output_node)) if output_node is not None else None
+    if target is not None:
+        feeding = graph.upstream_ids(target, [MAX_VISITS])
+        samplers = [node for node in samplers if node.id in feeding or node.id == target.id]
     if not samplers:
         return result
     ordered = _order_samplers(graph, samplers)
     primary = ordered[0]
     aux = graph.aux_nodes(primary)
-    # Guider and scheduler nodes carry the model link for SamplerCustomAdvanced.
     loader_ids: set[str] = set()
     for index, sampler in enumerate(ordered):
+        # SamplerCustomAdvanced has no model input: its guider node carries the model link.
         sampler_aux = aux if index == 0 else graph.aux_nodes(sampler)
         groups, checkpoint = graph.model_chain(graph.link_of(sampler, sampler_aux, ("model",)))
         for loader_id, loras in groups:

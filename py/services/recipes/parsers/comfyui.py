@@ -112,6 +112,7 @@ class _UIGraph:
     parent: "_UIGraph | None" = None
     instance: _UINode | None = None
     inner: dict[str, "_UIGraph"] = field(default_factory=dict)  # instance node id -> expanded graph
+    exits: dict[int, str] = field(default_factory=dict)  # subgraph output slot -> id of the link feeding it
 
 
 def _parse_links(raw: Any) -> dict[str, _Link]:
@@ -127,10 +128,12 @@ def _parse_links(raw: Any) -> dict[str, _Link]:
             target, tslot, ltype = item.get("target_id"), item.get("target_slot"), item.get("type", "")
         else:
             continue
-        ids = (_norm_id(key), _norm_id(origin), _norm_id(target))
-        if None in ids or not isinstance(oslot, int) or not isinstance(tslot, int):
+        link_id, origin_id, target_id = _norm_id(key), _norm_id(origin), _norm_id(target)
+        if link_id is None or origin_id is None or target_id is None:
             continue
-        links[ids[0]] = _Link(ids[1], oslot, ids[2], tslot, ltype if isinstance(ltype, str) else "")  # type: ignore[arg-type]
+        if not isinstance(oslot, int) or not isinstance(tslot, int):
+            continue
+        links[link_id] = _Link(origin_id, oslot, target_id, tslot, ltype if isinstance(ltype, str) else "")
     return links
 
 
@@ -147,6 +150,8 @@ class _Converter:
             if isinstance(sub, dict) and isinstance(sub.get("id"), str):
                 self.subgraphs[sub["id"]] = sub
         self.count = 0
+        # subgraph id -> (links, exits), parsed once and shared by every instance
+        self._links: dict[str, tuple[dict[str, _Link], dict[int, str]]] = {}
         self.root = self._build(workflow, "", None, None, ())
         self.setters: dict[str, _UINode] = {}
         self._index_setters(self.root)
@@ -155,7 +160,16 @@ class _Converter:
         self, data: dict[str, Any], prefix: str, parent: _UIGraph | None, instance: _UINode | None,
         stack: tuple[str, ...],
     ) -> _UIGraph:
-        graph = _UIGraph(prefix=prefix, links=_parse_links(data.get("links")), parent=parent, instance=instance)
+        key = instance.type if instance is not None else ""
+        if key not in self._links:
+            links = _parse_links(data.get("links"))
+            exits: dict[int, str] = {}
+            for link_id, link in links.items():
+                if link.target == str(SUBGRAPH_OUTPUT_ID):
+                    exits.setdefault(link.target_slot, link_id)
+            self._links[key] = (links, exits)
+        links, exits = self._links[key]
+        graph = _UIGraph(prefix=prefix, links=links, exits=exits, parent=parent, instance=instance)
         nodes = data.get("nodes")
         for raw in nodes if isinstance(nodes, list) else []:
             if not isinstance(raw, dict) or self.count >= MAX_NODES:
@@ -217,12 +231,7 @@ class _Converter:
                 continue
             inner = graph.inner.get(node.id)
             if inner is not None:
-                key = next(
-                    (k for k, l in inner.links.items()
-                     if l.target == str(SUBGRAPH_OUTPUT_ID) and l.target_slot == link.origin_slot),
-                    None,
-                )
-                graph = inner
+                key, graph = inner.exits.get(link.origin_slot), inner
                 continue
             if node.type == "PrimitiveNode":
                 values = node.widgets if isinstance(node.widgets, list) else []

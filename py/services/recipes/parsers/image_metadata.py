@@ -66,6 +66,12 @@ def _decode_utf16(data: bytes) -> str:
         return data[2:].decode("utf-16-le", errors="replace")
     if data[:2] == b"\xfe\xff":
         return data[2:].decode("utf-16-be", errors="replace")
+    if data and 0 not in data:
+        # No zero byte at all: not mostly-ASCII UTF-16; some writers label UTF-8 text as UNICODE.
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError:
+            pass
     if len(data) % 2:
         data = data + b"\x00"
     # Mostly-ASCII text has its zero bytes first in big-endian and second in little-endian.

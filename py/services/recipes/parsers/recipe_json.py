@@ -127,7 +127,8 @@ def parse_recipe_json(text: dict[str, str]) -> ParsedGeneration | None:
         result = recipe_from_dict(direct)
         if result is not None:
             return result
-    for value in candidate_texts(text):
+    own = text.get("recipe")
+    for value in ([own] if isinstance(own, str) else []) + candidate_texts(text):
         _, recipe = split_recipe_marker(value)
         result = recipe_from_dict(recipe) if recipe is not None else None
         if result is not None:

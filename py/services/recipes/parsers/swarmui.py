@@ -3,8 +3,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._util import as_float, as_int, as_str, candidate_texts, file_stem, hashes_from, load_json, match_key
-from ._util import normalise_gen_params
+from ._util import (
+    as_float,
+    as_int,
+    as_str,
+    candidate_texts,
+    file_stem,
+    hashes_from,
+    load_json,
+    match_key,
+    normalise_gen_params,
+)
 from .model import ParsedGeneration, ResourceRef
 
 __all__ = ["parse_swarmui", "parse_swarmui_params", "SOURCE_FORMAT"]
