@@ -10,6 +10,7 @@ import os
 from typing import Any
 
 from .app import AppContext, attach_to_app, create_context
+from .nodes import runtime as nodes_runtime
 from .settings import resolve_runtime_paths
 
 logger = logging.getLogger(__name__)
@@ -49,5 +50,6 @@ def attach_to_comfyui(environ: Any = os.environ) -> AppContext | None:
     paths = resolve_runtime_paths(environ.get("LORA_MANAGER_SETTINGS"), environ.get("LORA_MANAGER_DATA_DIR"), environ)
     context = create_context(paths, extra_roots=comfyui_roots(folder_paths))
     attach_to_app(instance.app, context)
+    nodes_runtime.bind(context, getattr(instance, "loop", None))
     logger.info("LoRA Manager attached to ComfyUI (settings: %s)", paths.settings_path)
     return context
