@@ -1,0 +1,53 @@
+"""The app's shared remote clients: one ``ResilientHttp`` and a ``CivitaiClient`` that follows the settings.
+
+Why: rate limits and circuit breakers only work when every caller shares them, so downloads, metadata refresh and
+recipe imports all get their clients from ``remote_clients(context)`` (kept as ``context.components["remote"]``).
+The Civitai client is rebuilt when the API key or base URL changes in the settings.
+"""
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING, Any
+
+from ..metadata.civitai_client import CivitaiClient, resolve_civitai_base_url
+from .resilience import ResilientHttp
+
+if TYPE_CHECKING:
+    from ...app import AppContext
+
+COMPONENT_NAME = "remote"
+
+
+class RemoteClients:
+    """An area component (``start``/``close``) owning the HTTP session used for every remote call."""
+
+    def __init__(self, context: "AppContext", *, http: ResilientHttp | None = None):
+        self.context = context
+        self.http = http or ResilientHttp(rate_per_host=4.0, rate_burst=8)
+        self._civitai: CivitaiClient | None = None
+        self._civitai_key: tuple[str, str] | None = None
+
+    def civitai(self) -> CivitaiClient:
+        settings = self.context.settings
+        base_url = resolve_civitai_base_url(settings.civitai_base_url, os.environ)
+        key = (base_url, settings.civitai_api_key)
+        if self._civitai is None or self._civitai_key != key:
+            self._civitai = CivitaiClient(self.http, base_url=base_url, api_key=settings.civitai_api_key or None)
+            self._civitai_key = key
+        return self._civitai
+
+    async def start(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        await self.http.close()
+
+
+def remote_clients(context: Any) -> RemoteClients:
+    """The context's shared clients, made on first use. Call it while components are registered (not while
+    they start), so the new component is started and closed with the others."""
+    found = context.components.get(COMPONENT_NAME)
+    if found is None:
+        found = RemoteClients(context)
+        context.components[COMPONENT_NAME] = found
+    return found
