@@ -163,6 +163,15 @@ class LibraryDatabase:
         async with conn.execute(f"SELECT {_COLUMNS} FROM models WHERE model_type = ?", (model_type,)) as cursor:
             return list(await cursor.fetchall())
 
+    async def load_records(self, model_type: str, chunk: int = 5000) -> list[ModelRecord]:
+        """Rows decoded in chunks in a worker thread: the peak memory of a warm start stays near the records'."""
+        conn = self._require()
+        records: list[ModelRecord] = []
+        async with conn.execute(f"SELECT {_COLUMNS} FROM models WHERE model_type = ?", (model_type,)) as cursor:
+            while rows := await cursor.fetchmany(chunk):
+                records.extend(await asyncio.to_thread(rows_to_records, rows))
+        return records
+
     async def upsert(self, records: Iterable[ModelRecord]) -> None:
         rows = [record_to_row(r) for r in records]
         if not rows:
@@ -299,8 +308,8 @@ class ModelIndex:
 
     async def load_in_thread(self) -> int:
         """Warm start: decoding rows and building the sorted orders happen in a worker thread."""
-        rows = await self.database.fetch_rows(self.model_type)
-        self.projection = await asyncio.to_thread(lambda: ModelProjection(rows_to_records(rows)))
+        records = await self.database.load_records(self.model_type)
+        self.projection = await asyncio.to_thread(ModelProjection, records)
         return len(self.projection)
 
     async def put(self, record: ModelRecord) -> None:

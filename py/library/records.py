@@ -21,10 +21,21 @@ SUB_TYPES = {"lora": ("lora", "locon", "dora", "loha", "lokr"), "checkpoint": ("
              "embedding": ("embedding",)}
 
 
-def natural_key(text: str) -> tuple[tuple[int, Any], ...]:
-    """'model 10' sorts after 'model 9'; case-insensitive; numbers compare as numbers."""
+def natural_key(text: str) -> str:
+    """'model 10' sorts after 'model 9'; case-insensitive; numbers compare as numbers.
+
+    One string per record (not a tuple of parts) keeps 100k sort keys small: each run of digits becomes its
+    length (as one character) followed by the digits, so a longer number sorts after a shorter one.
+    """
     parts = _NATURAL_SPLIT.split(unicodedata.normalize("NFKC", text).casefold())
-    return tuple((0, int(p)) if p.isdigit() else (1, p) for p in parts if p)
+    out = []
+    for part in parts:
+        if part.isdigit():
+            digits = part.lstrip("0") or "0"
+            out.append(chr(0x30 + min(len(digits), 0xFFFF - 0x30)) + digits)
+        else:
+            out.append(part)
+    return "".join(out)
 
 
 def first_letter_group(name: str) -> str:
@@ -87,7 +98,7 @@ class ModelRecord:
     usage_count: int = 0
     update_available: bool = field(default=False, compare=False)  # set from the update checks, never stored
     # Derived at ingest (never stored): query keys
-    name_key: tuple = field(default=(), compare=False)
+    name_key: str = field(default="", compare=False)
     search_name: str = field(default="", compare=False)
     search_file: str = field(default="", compare=False)
     search_tags: str = field(default="", compare=False)
