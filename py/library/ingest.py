@@ -200,6 +200,7 @@ def ingest_file(stat: FileStat, model_type: str, previous: ModelRecord | None = 
         sidecar_status=sidecar_status,
         identity_json=json.dumps(identity_data, ensure_ascii=False),
         usage_count=previous.usage_count if previous else 0,
+        update_available=previous.update_available if previous else False,
     )
     return IngestResult(record, problems, sidecar_written)
 

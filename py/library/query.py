@@ -41,6 +41,7 @@ class ListQuery:
     tag_exclude: tuple[str, ...] = ()
     tag_logic: str = "any"
     favorites_only: bool = False
+    update_available_only: bool = False
     first_letter: str = ""
     hashes: tuple[str, ...] = ()
     include_excluded: bool = False
@@ -161,6 +162,8 @@ def build_predicates(query: ListQuery, *, any_excluded: bool = True) -> list[Cal
         predicates.append(lambda r: not r.exclude)
     if query.favorites_only:
         predicates.append(lambda r: r.favorite)
+    if query.update_available_only:
+        predicates.append(lambda r: r.update_available)
     if query.civitai_model_id is not None:
         model_id = query.civitai_model_id
         predicates.append(lambda r: r.civitai_model_id == model_id)

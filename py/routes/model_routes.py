@@ -75,6 +75,7 @@ def parse_list_query(query: MultiMapping[str], model_type: str) -> ListQuery:
         tag_exclude=_split_many(query, "tag_exclude"),
         tag_logic=tag_logic,
         favorites_only=optional_bool(query, "favorites_only", False),
+        update_available_only=optional_bool(query, "update_available_only", False),
         first_letter=query.get("first_letter", ""),
         hashes=tuple(dict.fromkeys(h.lower() for h in hashes)),
         civitai_model_id=civitai_model_id,

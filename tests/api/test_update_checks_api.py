@@ -1,0 +1,163 @@
+"""Update checks: /api/lm/{type}/updates/refresh, updates/status/{id}, updates/ignore, and the list flag."""
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+
+from support.fake_civitai import fake_civitai  # noqa: F401 - fixture
+from support.library import lm_sidecar
+from support.metadata_helpers import add_known_lora, fast_http, stable
+from support.snap import scrub
+from support.ws_helpers import until
+
+
+@pytest.fixture
+def civitai_env(lib_env, fake_civitai, monkeypatch):  # noqa: F811
+    monkeypatch.setenv("LORA_MANAGER_CIVITAI_BASE_URL", fake_civitai.base_url)
+    return lib_env
+
+
+@pytest.fixture
+async def http_clock():
+    http, clock = fast_http()
+    yield http, clock
+    await http.close()
+
+
+def civitai_sidecar(path, model_id: int, version_id: int) -> None:
+    civitai = {"id": version_id, "modelId": model_id, "name": "v1.0", "trainedWords": [],
+               "model": {"name": path.stem, "type": "LORA"}}
+    path.with_name(path.stem + ".metadata.json").write_text(json.dumps(lm_sidecar(path.stem, civitai=civitai)))
+
+
+@pytest.fixture
+def library(civitai_env, fake_civitai):  # noqa: F811
+    """old: a newer version exists; current: up to date; gone: its model was deleted from Civitai."""
+    old_model, old = add_known_lora(fake_civitai, civitai_env.loras, "old.safetensors", seed=1, name="Old",
+                                    images=0, versions_after=2)
+    civitai_sidecar(old, old_model.id, old_model.versions[-1].id)
+    cur_model, cur = add_known_lora(fake_civitai, civitai_env.loras, "current.safetensors", seed=2, name="Current",
+                                    images=0)
+    civitai_sidecar(cur, cur_model.id, cur_model.versions[0].id)
+    gone = civitai_env.loras / "gone.safetensors"
+    gone.write_bytes(b"")
+    civitai_sidecar(gone, 999_999, 888_888)
+    return {"old": (old_model, old), "current": (cur_model, cur)}
+
+
+async def start(make_client, env, http):
+    client = await make_client(env)
+    client.lm_context.components["metadata"].set_http(http)
+    return client
+
+
+async def check(client, body=None):
+    resp = await client.post("/api/lm/loras/updates/refresh", json=body or {})
+    data = await resp.json()
+    assert resp.status == 200, data
+    job = client.lm_context.jobs.get(data["job_id"])
+    await asyncio.wait_for(asyncio.shield(job._done.wait()), 10)
+    return data, job
+
+
+async def flags(client) -> dict[str, bool]:
+    listed = await (await client.get("/api/lm/loras/list?page_size=100")).json()
+    return {item["file_name"]: item["update_available"] for item in listed["items"]}
+
+
+async def status(client, model_id):
+    resp = await client.get(f"/api/lm/loras/updates/status/{model_id}")
+    return resp.status, stable(await resp.json(), "checked_at")
+
+
+async def test_check_flags_models_with_newer_versions(civitai_env, fake_civitai, library, make_client,  # noqa: F811
+                                                      http_clock, snapshot):
+    client = await start(make_client, civitai_env, http_clock[0])
+    assert (await flags(client))["old"] is False
+    data, job = await check(client)
+    assert stable(data, "job_id") == snapshot(name="start")
+    assert job.status == "completed"
+    old_model = library["old"][0]
+    assert job.result == {"checked": 3, "not_found": [999_999], "updates_available": [old_model.id]}
+    assert (await flags(client)) == {"old": True, "current": False, "gone": False}
+    assert len(fake_civitai.requests_to("/api/v1/models", "GET")) == 1  # one request for every model id
+    code, body = await status(client, old_model.id)
+    assert code == 200
+    assert body == snapshot(name="status_old")
+    code, body = await status(client, 999_999)
+    assert code == 200 and body["not_found"] is True and body["update_available"] is False
+
+
+async def test_ignore_version_and_model(civitai_env, library, make_client, http_clock, snapshot):
+    client = await start(make_client, civitai_env, http_clock[0])
+    await check(client)
+    old_model = library["old"][0]
+    newest, middle = old_model.versions[0].id, old_model.versions[1].id
+    resp = await client.post("/api/lm/loras/updates/ignore", json={"model_id": old_model.id, "version_id": newest})
+    body = stable(await resp.json(), "checked_at")
+    assert resp.status == 200
+    assert [v["id"] for v in body["newer_versions"]] == [middle]
+    assert (await flags(client))["old"] is True  # the middle version is still new
+    await client.post("/api/lm/loras/updates/ignore", json={"model_id": old_model.id, "version_id": middle})
+    assert (await flags(client))["old"] is False
+    resp = await client.post("/api/lm/loras/updates/ignore",
+                             json={"model_id": old_model.id, "version_id": str(middle), "ignore": False})
+    assert (await resp.json())["update_available"] is True
+    resp = await client.post("/api/lm/loras/updates/ignore", json={"model_id": old_model.id})
+    body = stable(await resp.json(), "checked_at")
+    assert body == snapshot(name="ignored_model")
+    assert (await flags(client))["old"] is False
+    await check(client)  # a new check keeps the user's choices
+    assert (await flags(client))["old"] is False
+    _code, body = await status(client, old_model.id)
+    assert body["ignored"] is True and body["ignored_versions"] == [newest]
+
+
+async def test_flags_survive_reindex_and_restart(civitai_env, library, make_client, http_clock):
+    client = await start(make_client, civitai_env, http_clock[0])
+    await check(client)
+    service = client.lm_context.service("lora")
+    await service.reindex_paths([str(library["old"][1])])  # the record is re-read from disk, unflagged
+    await until(lambda: service.index.get(library["old"][1].as_posix()).update_available)
+    await client.close()
+    again = await start(make_client, civitai_env, http_clock[0])
+    await until(lambda: again.lm_context.service("lora").index.get(library["old"][1].as_posix()).update_available)
+    assert (await flags(again))["old"] is True
+
+
+async def test_check_only_given_ids(civitai_env, fake_civitai, library, make_client, http_clock):  # noqa: F811
+    client = await start(make_client, civitai_env, http_clock[0])
+    cur_model = library["current"][0]
+    _data, job = await check(client, {"model_ids": [cur_model.id]})
+    assert job.result == {"checked": 1, "not_found": [], "updates_available": []}
+    assert fake_civitai.requests_to("/api/v1/models", "GET")[0].query["ids"] == str(cur_model.id)
+
+
+@pytest.mark.parametrize("method, url, payload, code", [
+    ("GET", "/api/lm/loras/updates/status/abc", None, 400),
+    ("GET", "/api/lm/loras/updates/status/0", None, 400),
+    ("GET", "/api/lm/loras/updates/status/4242", None, 404),
+    ("POST", "/api/lm/loras/updates/ignore", {}, 400),
+    ("POST", "/api/lm/loras/updates/ignore", {"model_id": True}, 400),
+    ("POST", "/api/lm/loras/updates/ignore", {"model_id": 5, "version_id": -1}, 400),
+    ("POST", "/api/lm/loras/updates/refresh", {"model_ids": "1,2"}, 400),
+    ("POST", "/api/lm/loras/updates/refresh", {"model_ids": [1, "x"]}, 400),
+])
+async def test_bad_input(civitai_env, make_client, http_clock, method, url, payload, code, snapshot):
+    client = await start(make_client, civitai_env, http_clock[0])
+    resp = await client.request(method, url, json=payload)
+    assert resp.status == code
+    assert scrub(await resp.json(), civitai_env.tmp) == snapshot
+
+
+async def test_check_while_provider_down_fails_cleanly(civitai_env, fake_civitai, library, make_client,  # noqa: F811
+                                                       http_clock):
+    client = await start(make_client, civitai_env, http_clock[0])
+    fake_civitai.fail_next(100, 500)
+    _data, job = await check(client)
+    assert job.status == "failed" and "HTTP 500" in job.error
+    assert (await flags(client))["old"] is False
+    code, _body = await status(client, library["old"][0].id)
+    assert code == 200
