@@ -19,6 +19,7 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 import aiosqlite
 from sortedcontainers import SortedKeyList
 
+from .gc_tuning import bulk_allocation
 from .records import STORED_FIELDS, ModelRecord
 
 logger = logging.getLogger(__name__)
@@ -308,8 +309,9 @@ class ModelIndex:
 
     async def load_in_thread(self) -> int:
         """Warm start: decoding rows and building the sorted orders happen in a worker thread."""
-        records = await self.database.load_records(self.model_type)
-        self.projection = await asyncio.to_thread(ModelProjection, records)
+        with bulk_allocation():
+            records = await self.database.load_records(self.model_type)
+            self.projection = await asyncio.to_thread(ModelProjection, records)
         return len(self.projection)
 
     async def put(self, record: ModelRecord) -> None:

@@ -1,0 +1,42 @@
+"""Keep Python's cyclic garbage collector from pausing the event loop on a large library.
+
+Why: a full collection walks every tracked object; with 100k records (and their lists, sets and tuples) one
+walk takes hundreds of milliseconds on this size of machine, with the interpreter lock held, so every
+thread, the event loop included, stands still. Records live as long as the library is open, so once a bulk
+load has built them they are moved out of the collector's generations (``gc.freeze``). Young cycles are
+collected first, so only long-lived objects are frozen; records themselves hold no reference cycles and are
+still freed by reference counting when replaced.
+"""
+from __future__ import annotations
+
+import gc
+import threading
+from contextlib import contextmanager
+from typing import Iterator
+
+_lock = threading.Lock()
+_paused = 0
+
+
+def freeze_long_lived() -> None:
+    gc.collect(1)
+    gc.freeze()
+
+
+@contextmanager
+def bulk_allocation() -> Iterator[None]:
+    """No cyclic collection while a bulk load allocates, then freeze what it built (re-entrant, thread-safe)."""
+    global _paused
+    with _lock:
+        _paused += 1
+        was_enabled = gc.isenabled()
+        gc.disable()
+    try:
+        yield
+    finally:
+        with _lock:
+            _paused -= 1
+            if _paused == 0:
+                freeze_long_lived()
+                if was_enabled:
+                    gc.enable()
