@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from ..app import AppContext
 
 WEB_APP_DIR = Path(__file__).resolve().parent.parent.parent / "web" / "app"
-PAGES = ("loras", "checkpoints", "embeddings", "recipes", "settings")
+PAGES = ("loras", "checkpoints", "embeddings", "recipes", "downloads", "settings")
 
 
 class SystemRoutes:

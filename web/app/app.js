@@ -1,32 +1,86 @@
-// Minimal manager page: lists the models of the page's type with search; the full UI builds on this.
-const pageType = (location.pathname.split("/")[1] || "loras");
-const grid = document.getElementById("grid");
-const count = document.getElementById("count");
-const search = document.getElementById("search");
-let timer = null;
+// The manager shell: navigation, language, theme, progress area; then the page for the current path.
+import { api, postJson } from "./js/api.js";
+import { h } from "./js/dom.js";
+import { LANGUAGES, currentLocale, loadLocale, onLocaleChange, t } from "./js/i18n.js";
+import { mountModelsPage } from "./js/models_page.js";
+import { mountProgress } from "./js/progress.js";
+import { mountSettingsPage } from "./js/settings_page.js";
+import { applyTheme, effectiveTheme, toggleTheme } from "./js/theme.js";
+import { toastError } from "./js/toast.js";
 
-async function load() {
-  const params = new URLSearchParams({ page_size: "100", search: search.value });
-  const resp = await fetch(`/api/lm/${pageType}/list?${params}`);
-  const body = await resp.json();
-  count.textContent = `${body.total ?? 0} models`;
-  grid.replaceChildren(...(body.items || []).map(card));
+const MODEL_PAGES = new Set(["loras", "checkpoints", "embeddings"]);
+const pageType = location.pathname.split("/")[1] || "loras";
+const main = document.getElementById("main");
+const languageSelect = document.getElementById("language-select");
+const themeButton = document.getElementById("theme-toggle");
+
+function renderThemeButton() {
+  const dark = effectiveTheme() === "dark";
+  themeButton.textContent = dark ? "☀" : "☾";
+  const label = t(dark ? "manager.header.theme_light" : "manager.header.theme_dark");
+  themeButton.setAttribute("aria-label", label);
+  themeButton.title = label;
 }
 
-function card(item) {
-  const el = document.createElement("article");
-  el.className = "model-card";
-  el.setAttribute("role", "listitem");
-  const media = item.preview_url ? Object.assign(document.createElement("img"), { src: item.preview_url, alt: item.model_name, loading: "lazy" })
-    : Object.assign(document.createElement("div"), { className: "no-preview" });
-  const meta = document.createElement("div");
-  meta.className = "meta";
-  meta.innerHTML = `<div class="name"></div><div class="base"></div>`;
-  meta.querySelector(".name").textContent = item.model_name;
-  meta.querySelector(".base").textContent = item.base_model;
-  el.append(media, meta);
-  return el;
+function markCurrentPage() {
+  for (const link of document.querySelectorAll("#main-nav a")) {
+    if (link.dataset.page === pageType) link.setAttribute("aria-current", "page");
+    else link.removeAttribute("aria-current");
+  }
 }
 
-search.addEventListener("input", () => { clearTimeout(timer); timer = setTimeout(load, 150); });
-load();
+function setLanguageSelect(lang) {
+  languageSelect.value = LANGUAGES.some(([code]) => code === lang) ? lang : "en";
+}
+
+function mountPlaceholder(kind) {
+  const render = () => main.replaceChildren(h("div", { class: "placeholder page-pad" },
+    h("h1", { text: t(`nav.${kind}`) }), h("p", { class: "muted", text: t(`manager.placeholder.${kind}`) })));
+  onLocaleChange(render);
+  render();
+}
+
+function updateTitle() {
+  document.title = `${t(`nav.${pageType}`)} · LoRA Manager`;
+}
+
+async function start() {
+  applyTheme();
+  languageSelect.replaceChildren(...LANGUAGES.map(([code, name]) => h("option", { value: code, text: name })));
+  let language = "en";
+  try {
+    language = (await api("/api/lm/settings")).settings.language || "en";
+  } catch { /* the page still works in English */ }
+  await loadLocale(language);
+  setLanguageSelect(currentLocale());
+  renderThemeButton();
+  markCurrentPage();
+  updateTitle();
+  onLocaleChange(() => { renderThemeButton(); updateTitle(); });
+
+  themeButton.addEventListener("click", () => { toggleTheme(); renderThemeButton(); });
+  languageSelect.addEventListener("change", async () => {
+    const lang = languageSelect.value;
+    await loadLocale(lang);
+    try {
+      await postJson("/api/lm/settings", { language: lang });
+    } catch (err) {
+      toastError(err.message);
+    }
+  });
+
+  let page = null;
+  mountProgress(document.getElementById("status-area"), {
+    onModelsChanged: (frame) => { if (page && page.onModelsChanged) page.onModelsChanged(frame); },
+  });
+  if (MODEL_PAGES.has(pageType)) {
+    page = mountModelsPage(main, pageType);
+  } else if (pageType === "settings") {
+    mountSettingsPage(main, { onLanguage: setLanguageSelect });
+  } else {
+    mountPlaceholder(pageType === "downloads" ? "downloads" : "recipes");
+  }
+  document.documentElement.dataset.ready = "true";
+}
+
+start();

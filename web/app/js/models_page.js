@@ -1,0 +1,353 @@
+// The model page (/loras, /checkpoints, /embeddings): filters, letter bar, virtual grid, selection and bulk actions.
+import { api, postJson } from "./api.js";
+import { confirmDialog, openDialog } from "./dialog.js";
+import { debounce, h } from "./dom.js";
+import { VirtualGrid } from "./grid.js";
+import { applyTranslations, onLocaleChange, t } from "./i18n.js";
+import { openDetails } from "./details.js";
+import { ModelSource } from "./model_source.js";
+import { Selection } from "./selection.js";
+import { toast, toastError } from "./toast.js";
+
+const SORTS = [
+  ["name:asc", "manager.sort.name_asc"], ["name:desc", "manager.sort.name_desc"],
+  ["date:desc", "manager.sort.date_desc"], ["date:asc", "manager.sort.date_asc"],
+  ["size:desc", "manager.sort.size_desc"], ["size:asc", "manager.sort.size_asc"],
+  ["usage:desc", "manager.sort.usage_desc"], ["usage:asc", "manager.sort.usage_asc"],
+];
+const MODEL_TYPE = { loras: "lora", checkpoints: "checkpoint", embeddings: "embedding" };
+
+export function mountModelsPage(root, pageType) {
+  const base = `/api/lm/${pageType}`;
+  const state = { search: "", sort: "name:asc", folder: "", baseModels: new Set(), tags: new Set(), favorites: false, letter: "" };
+  const source = new ModelSource(pageType);
+  const selection = new Selection();
+
+  // -- layout ----------------------------------------------------------------------------------
+  const searchInput = h("input", { type: "search", id: "search", class: "search-input", autocomplete: "off",
+    "data-i18n-attr": "placeholder:manager.toolbar.search_placeholder;aria-label:common.search" });
+  const sortSelect = h("select", { id: "sort", class: "select", "data-i18n-attr": "aria-label:manager.toolbar.sort" });
+  const count = h("span", { id: "count", class: "total-count", "aria-live": "polite" });
+  const selectVisible = h("button", { type: "button", class: "btn", id: "select-visible", "data-i18n": "manager.toolbar.select_visible" });
+  const rescan = h("button", { type: "button", class: "btn", id: "rescan", "data-i18n": "manager.toolbar.rescan" });
+  const fetchAll = h("button", { type: "button", class: "btn", id: "fetch-all", "data-i18n": "manager.toolbar.fetch_all" });
+  const toolbar = h("div", { class: "toolbar", role: "search" },
+    h("div", { class: "search-wrap" }, searchInput), sortSelect, count,
+    h("div", { class: "toolbar-spacer" }), selectVisible, rescan, fetchAll);
+  const letterBar = h("nav", { class: "letter-bar", "data-i18n-attr": "aria-label:manager.filters.letters" });
+  const bulkCount = h("span", { class: "bulk-count", "aria-live": "polite" });
+  const bulkBar = h("div", { class: "bulk-bar", hidden: true, role: "toolbar", "data-i18n-attr": "aria-label:manager.bulk.label" },
+    bulkCount,
+    h("button", { type: "button", class: "btn", id: "bulk-move", "data-i18n": "manager.bulk.move", onclick: () => bulkMove() }),
+    h("button", { type: "button", class: "btn", id: "bulk-exclude", "data-i18n": "manager.bulk.exclude", onclick: () => bulkExclude() }),
+    h("button", { type: "button", class: "btn", id: "bulk-refresh", "data-i18n": "manager.bulk.refresh", onclick: () => bulkRefresh() }),
+    h("button", { type: "button", class: "btn btn-danger", id: "bulk-delete", "data-i18n": "manager.bulk.delete", onclick: () => bulkDelete() }),
+    h("button", { type: "button", class: "btn btn-ghost", id: "bulk-clear", "data-i18n": "manager.bulk.clear", onclick: () => selection.clear() }));
+  const scroller = h("div", { class: "grid-scroller" });
+  const folderTree = h("div", { class: "folder-tree" });
+  const baseList = h("div", { class: "filter-list", id: "base-model-filters" });
+  const tagList = h("div", { class: "chip-list", id: "tag-filters" });
+  const favorites = h("input", { type: "checkbox", id: "favorites-only" });
+  const sidebar = h("aside", { class: "sidebar", "data-i18n-attr": "aria-label:manager.filters.label" },
+    h("section", { class: "filter-section" }, h("h2", { class: "filter-title", "data-i18n": "library.folder" }), folderTree),
+    h("section", { class: "filter-section" }, h("label", { class: "check-row" }, favorites,
+      h("span", { "data-i18n": "manager.filters.favorites_only" }))),
+    h("section", { class: "filter-section" }, h("h2", { class: "filter-title", "data-i18n": "library.base_model" }), baseList),
+    h("section", { class: "filter-section" }, h("h2", { class: "filter-title", "data-i18n": "library.tags" }), tagList),
+    h("button", { type: "button", class: "btn btn-ghost", id: "clear-filters", "data-i18n": "manager.filters.clear",
+      onclick: () => clearFilters() }));
+  const content = h("section", { class: "content" }, toolbar, letterBar, bulkBar, scroller);
+  root.replaceChildren(h("div", { class: "models-page" }, sidebar, content));
+  applyTranslations(root);
+
+  const grid = new VirtualGrid({ scroller, source, selection, label: t(`nav.${pageType}`), onOpen: (item) => open(item) });
+
+  // -- data --------------------------------------------------------------------------------------
+  function params() {
+    const p = new URLSearchParams();
+    if (state.search) { p.set("search", state.search); p.set("fuzzy", "true"); }
+    p.set("sort_by", state.sort);
+    if (state.folder) { p.set("folder", state.folder); p.set("recursive", "true"); }
+    for (const name of state.baseModels) p.append("base_model", name);
+    for (const tag of state.tags) p.append("tag_include", tag);
+    if (state.favorites) p.set("favorites_only", "true");
+    if (state.letter) p.set("first_letter", state.letter);
+    return p;
+  }
+
+  function reload() {
+    grid.resetScroll();
+    source.reset(params());
+    grid.schedule();
+  }
+
+  function refreshInPlace() {
+    source.refresh(grid.pagesInView());
+    loadFacets();
+  }
+
+  source.onChange(() => {
+    count.textContent = source.total === null ? t("common.loading") : t("library.models_count", { count: source.total });
+  });
+
+  async function loadFacets() {
+    const [bases, tags, tree, letters] = await Promise.allSettled([
+      api(`${base}/base-models`, { query: { limit: 0 } }),
+      api(`${base}/top-tags`, { query: { limit: 30 } }),
+      api(`${base}/folder-tree`),
+      api(`${base}/letter-counts`),
+    ]);
+    if (bases.status === "fulfilled") renderBaseModels(bases.value.base_models || []);
+    if (tags.status === "fulfilled") renderTags(tags.value.tags || []);
+    if (tree.status === "fulfilled") renderTree(tree.value.tree || {});
+    if (letters.status === "fulfilled") renderLetters(letters.value.letter_counts || {});
+  }
+
+  // -- filters -----------------------------------------------------------------------------------
+  function renderSorts() {
+    sortSelect.replaceChildren(...SORTS.map(([value, key]) => h("option", { value, text: t(key), selected: value === state.sort })));
+  }
+
+  function renderBaseModels(list) {
+    baseList.replaceChildren(...(list.length ? list.map(({ name, count: n }) => {
+      const box = h("input", { type: "checkbox", value: name, checked: state.baseModels.has(name),
+        onchange: () => { if (box.checked) state.baseModels.add(name); else state.baseModels.delete(name); reload(); } });
+      return h("label", { class: "check-row" }, box, h("span", { class: "grow", text: name || t("manager.card.unknown_base") }),
+        h("span", { class: "muted", text: String(n) }));
+    }) : [h("p", { class: "muted", "data-i18n": "manager.filters.none", text: t("manager.filters.none") })]));
+  }
+
+  function renderTags(list) {
+    tagList.replaceChildren(...(list.length ? list.map(({ tag, count: n }) => h("button", {
+      type: "button", class: "chip", "aria-pressed": String(state.tags.has(tag)), title: String(n), text: tag,
+      onclick: (event) => {
+        if (state.tags.has(tag)) state.tags.delete(tag); else state.tags.add(tag);
+        event.currentTarget.setAttribute("aria-pressed", String(state.tags.has(tag)));
+        reload();
+      },
+    })) : [h("p", { class: "muted", text: t("manager.filters.none") })]));
+  }
+
+  function renderTree(tree) {
+    const button = (folder, label, depth) => h("button", {
+      type: "button", class: "folder-node", style: `padding-inline-start: ${0.5 + depth * 0.9}rem`,
+      "aria-pressed": String(state.folder === folder), dataset: { folder }, text: label,
+      onclick: () => {
+        state.folder = folder;
+        for (const el of folderTree.querySelectorAll(".folder-node")) el.setAttribute("aria-pressed", String(el.dataset.folder === folder));
+        reload();
+      },
+    });
+    const nodes = [button("", t("manager.filters.all_folders"), 0)];
+    const walk = (node, prefix, depth) => {
+      for (const name of Object.keys(node).sort((a, b) => a.localeCompare(b))) {
+        const path = prefix ? `${prefix}/${name}` : name;
+        nodes.push(button(path, name, depth));
+        walk(node[name], path, depth + 1);
+      }
+    };
+    walk(tree, "", 1);
+    folderTree.replaceChildren(...nodes);
+  }
+
+  function renderLetters(counts) {
+    const entries = Object.entries(counts);
+    const make = (letter, label, title) => h("button", {
+      type: "button", class: "letter", "aria-pressed": String(state.letter === letter), title, text: label,
+      dataset: { letter },
+      onclick: () => {
+        state.letter = state.letter === letter ? "" : letter;
+        for (const el of letterBar.querySelectorAll(".letter")) el.setAttribute("aria-pressed", String(el.dataset.letter === state.letter));
+        reload();
+      },
+    });
+    letterBar.replaceChildren(make("", t("manager.filters.all"), ""), ...entries.map(([letter, n]) => make(letter, letter, String(n))));
+  }
+
+  function clearFilters() {
+    Object.assign(state, { search: "", folder: "", favorites: false, letter: "" });
+    state.baseModels.clear();
+    state.tags.clear();
+    searchInput.value = "";
+    favorites.checked = false;
+    loadFacets();
+    reload();
+  }
+
+  const onSearch = debounce(() => { state.search = searchInput.value.trim(); reload(); }, 250);
+  searchInput.addEventListener("input", onSearch);
+  searchInput.addEventListener("keydown", (event) => {
+    if (event.key === "ArrowDown") { event.preventDefault(); grid.focusAt(0); }
+  });
+  sortSelect.addEventListener("change", () => { state.sort = sortSelect.value; reload(); });
+  favorites.addEventListener("change", () => { state.favorites = favorites.checked; reload(); });
+  selectVisible.addEventListener("click", () => selection.addAll(grid.visibleItems()));
+  rescan.addEventListener("click", async () => {
+    rescan.disabled = true;
+    try {
+      const body = await api(`${base}/scan`);
+      toast(body.message || t("manager.toolbar.rescan_done"), { kind: "success" });
+      refreshInPlace();
+    } catch (err) {
+      toastError(err.message);
+    } finally {
+      rescan.disabled = false;
+    }
+  });
+  fetchAll.addEventListener("click", async () => {
+    try {
+      const body = await postJson(`${base}/fetch-all-civitai`, {});
+      toast(body.message || t("manager.toolbar.fetch_started"), { kind: "success" });
+    } catch (err) {
+      toastError(err.message);
+    }
+  });
+
+  // -- selection and bulk actions ----------------------------------------------------------------
+  selection.onChange(() => {
+    bulkBar.hidden = selection.size === 0;
+    bulkCount.textContent = t("manager.bulk.selected", { count: selection.size });
+  });
+
+  async function bulkDelete() {
+    const paths = selection.paths();
+    if (!paths.length) return;
+    if (!(await confirmDialog(t("manager.bulk.confirm_delete", { count: paths.length }), { okLabel: t("common.delete") }))) return;
+    try {
+      const body = await postJson(`${base}/bulk-delete`, { file_paths: paths });
+      selection.clear();
+      refreshInPlace();
+      const failed = body.failed || [];
+      const message = t("manager.bulk.deleted", { count: body.total_deleted ?? paths.length - failed.length });
+      toast(failed.length ? `${message} — ${failed[0].error}` : message, {
+        kind: failed.length ? "error" : "success",
+        action: body.batch_id ? { label: t("common.undo"), run: () => undoDelete(body.batch_id) } : null,
+      });
+    } catch (err) {
+      toastError(err.message);
+    }
+  }
+
+  async function undoDelete(batchId) {
+    try {
+      await postJson("/api/lm/undo-delete", { batch_id: batchId });
+      toast(t("manager.bulk.restored"), { kind: "success" });
+      refreshInPlace();
+    } catch (err) {
+      toastError(err.message);
+    }
+  }
+
+  async function eachSelected(action) {
+    const items = [...selection.items.values()];
+    let ok = 0;
+    const errors = [];
+    const queue = [...items];
+    const worker = async () => {
+      while (queue.length) {
+        const item = queue.shift();
+        try { await action(item); ok += 1; } catch (err) { errors.push(`${item.model_name || item.file_name}: ${err.message}`); }
+      }
+    };
+    await Promise.all([worker(), worker(), worker()]);
+    return { ok, errors };
+  }
+
+  function report(doneKey, { ok, errors }) {
+    const message = t(doneKey, { count: ok });
+    if (errors.length) toastError(`${message} — ${t("manager.bulk.failed", { count: errors.length })}: ${errors[0]}`);
+    else toast(message, { kind: "success" });
+  }
+
+  async function bulkExclude() {
+    const result = await eachSelected((item) => postJson(`${base}/exclude`, { file_path: item.file_path }));
+    selection.clear();
+    refreshInPlace();
+    report("manager.bulk.excluded", result);
+  }
+
+  async function bulkRefresh() {
+    const closeInfo = toast(t("manager.bulk.refreshing", { count: selection.size }), { timeout: 0 });
+    const result = await eachSelected((item) => postJson(`${base}/fetch-civitai`, { file_path: item.file_path }));
+    closeInfo();
+    refreshInPlace();
+    report("manager.bulk.refreshed", result);
+  }
+
+  async function bulkMove() {
+    const paths = selection.paths();
+    let roots = [];
+    let folders = [];
+    try {
+      [roots, folders] = await Promise.all([
+        api(`${base}/roots`).then((b) => b.roots || []),
+        api(`${base}/folders`).then((b) => b.folders || []),
+      ]);
+    } catch (err) {
+      toastError(err.message);
+      return;
+    }
+    openDialog({
+      title: t("manager.move.title", { count: paths.length }),
+      className: "modal-small",
+      build: (body, close) => {
+        const rootSelect = h("select", { class: "select", id: "move-root" }, ...roots.map((r) => h("option", { value: r, text: r })));
+        const listId = "move-folders";
+        const folderInput = h("input", { type: "text", id: "move-folder", class: "text-input", list: listId, autofocus: true });
+        const error = h("p", { class: "form-error", role: "alert", hidden: true });
+        const submit = async (event) => {
+          event.preventDefault();
+          const rel = folderInput.value.trim().replace(/^\/+|\/+$/g, "");
+          const target = rel ? `${rootSelect.value.replace(/\/+$/, "")}/${rel}` : rootSelect.value;
+          try {
+            const result = await postJson(`${base}/move_models_bulk`, { file_paths: paths, target_path: target });
+            close();
+            selection.clear();
+            refreshInPlace();
+            toast(t("manager.move.done", { count: result.success_count ?? paths.length }), { kind: "success" });
+          } catch (err) {
+            const failures = (err.body && err.body.results || []).filter((r) => !r.success).map((r) => r.message);
+            error.textContent = failures.length ? failures.join("; ") : err.message;
+            error.hidden = false;
+            if (err.body && err.body.success_count) refreshInPlace();
+          }
+        };
+        body.append(h("form", { class: "form", onsubmit: submit },
+          h("label", { class: "field" }, h("span", { text: t("manager.move.root") }), rootSelect),
+          h("label", { class: "field" }, h("span", { text: t("manager.move.folder") }), folderInput),
+          h("datalist", { id: listId }, ...folders.filter(Boolean).map((f) => h("option", { value: f }))),
+          error,
+          h("div", { class: "modal-actions" },
+            h("button", { type: "button", class: "btn", text: t("common.cancel"), onclick: close }),
+            h("button", { type: "submit", class: "btn btn-primary", text: t("manager.move.submit") }))));
+      },
+    });
+  }
+
+  function open(item) {
+    openDetails(pageType, item, { onSaved: () => refreshInPlace() });
+  }
+
+  // -- lifetime ----------------------------------------------------------------------------------
+  renderSorts();
+  onLocaleChange(() => {
+    renderSorts();
+    grid.grid.setAttribute("aria-label", t(`nav.${pageType}`));
+    grid.cards = new Map();
+    grid.schedule();
+    loadFacets();
+    source.emit();
+    bulkCount.textContent = t("manager.bulk.selected", { count: selection.size });
+  });
+  loadFacets();
+  reload();
+  const changed = debounce(() => refreshInPlace(), 300);
+  return {
+    modelType: MODEL_TYPE[pageType],
+    onModelsChanged: (frame) => {
+      if (!frame.model_type || frame.model_type === MODEL_TYPE[pageType]) changed();
+    },
+    grid,
+    source,
+  };
+}

@@ -1,0 +1,154 @@
+// The settings page: roots per type, Civitai key (masked), language, templates, watching, hashing, downloads.
+import { api, postJson } from "./api.js";
+import { h } from "./dom.js";
+import { LANGUAGES, loadLocale, onLocaleChange, t } from "./i18n.js";
+import { toast } from "./toast.js";
+
+const TYPES = [["lora", "nav.loras"], ["checkpoint", "nav.checkpoints"], ["embedding", "nav.embeddings"]];
+const WATCH_MODES = ["off", "poll", "notify"];
+
+/** ``onLanguage(lang)`` keeps the header's language select in step after a save. */
+export function mountSettingsPage(root, { onLanguage } = {}) {
+  let settings = null;
+  let draftRoots = null;
+  let clearKey = false;
+
+  async function load() {
+    root.replaceChildren(h("p", { class: "muted page-pad", text: t("common.loading") }));
+    try {
+      settings = (await api("/api/lm/settings")).settings;
+    } catch (err) {
+      root.replaceChildren(h("p", { class: "form-error page-pad", role: "alert", text: err.message }));
+      return;
+    }
+    const lib = settings.libraries[settings.active_library] || { roots: {} };
+    draftRoots = Object.fromEntries(TYPES.map(([type]) => [type, [...((lib.roots || {})[type] || [])]]));
+    clearKey = false;
+    render();
+  }
+
+  function render() {
+    const problems = h("div", { class: "settings-problems", id: "settings-problems", role: "alert", hidden: true });
+    const status = h("p", { class: "form-status", role: "status", "aria-live": "polite" });
+
+    const librarySelect = h("select", { class: "select", id: "active-library" },
+      ...Object.keys(settings.libraries).map((name) => h("option", { value: name, text: name, selected: name === settings.active_library })));
+    librarySelect.addEventListener("change", () => {
+      settings.active_library = librarySelect.value;
+      const lib = settings.libraries[librarySelect.value];
+      draftRoots = Object.fromEntries(TYPES.map(([type]) => [type, [...((lib.roots || {})[type] || [])]]));
+      render();
+    });
+    const rootsSections = TYPES.map(([type, labelKey]) => {
+      const list = h("ul", { class: "root-list", id: `roots-${type}` }, ...draftRoots[type].map((path, index) => h("li", { class: "root-item" },
+        h("code", { class: "break", text: path }),
+        h("button", { type: "button", class: "btn btn-small btn-ghost", "aria-label": t("manager.settings.remove_root", { path }),
+          text: t("manager.settings.remove"), onclick: () => { draftRoots[type].splice(index, 1); render(); } }))));
+      if (!draftRoots[type].length) list.append(h("li", { class: "muted", text: t("manager.settings.no_roots") }));
+      const input = h("input", { type: "text", class: "text-input", id: `add-root-${type}`,
+        placeholder: t("manager.settings.root_placeholder"), "aria-label": t("manager.settings.add_root_for", { type: t(labelKey) }) });
+      const add = () => {
+        const value = input.value.trim();
+        if (value && !draftRoots[type].includes(value)) draftRoots[type].push(value);
+        render();
+        const again = root.querySelector(`#add-root-${type}`);
+        if (again) again.focus();
+      };
+      input.addEventListener("keydown", (event) => { if (event.key === "Enter") { event.preventDefault(); add(); } });
+      return h("fieldset", { class: "fieldset" }, h("legend", { text: t(labelKey) }), list,
+        h("div", { class: "row" }, input, h("button", { type: "button", class: "btn", id: `add-root-btn-${type}`,
+          text: t("manager.settings.add"), onclick: add })));
+    });
+
+    const keyInput = h("input", { type: "password", class: "text-input", id: "api-key", autocomplete: "off",
+      placeholder: settings.civitai_api_key_set ? settings.civitai_api_key : t("manager.settings.api_key_none") });
+    const keyState = h("span", { class: "muted", id: "api-key-state",
+      text: clearKey ? t("manager.settings.api_key_will_clear")
+        : settings.civitai_api_key_set ? t("manager.settings.api_key_set") : t("manager.settings.api_key_none") });
+    const clearBtn = settings.civitai_api_key_set ? h("button", { type: "button", class: "btn btn-small btn-ghost",
+      id: "api-key-clear", text: t("manager.settings.api_key_clear"), onclick: () => { clearKey = true; render(); } }) : null;
+
+    const language = h("select", { class: "select", id: "settings-language" },
+      ...LANGUAGES.map(([code, name]) => h("option", { value: code, text: name, selected: code === settings.language })));
+    const templates = TYPES.map(([type, labelKey]) => h("label", { class: "field" }, h("span", { text: t(labelKey) }),
+      h("input", { type: "text", class: "text-input", id: `template-${type}`, value: (settings.download_path_templates || {})[type] || "" })));
+    const watch = h("select", { class: "select", id: "watch-mode" },
+      ...WATCH_MODES.map((mode) => h("option", { value: mode, text: t(`manager.settings.watch_${mode}`), selected: mode === settings.watch_mode })));
+    const poll = h("input", { type: "number", class: "text-input", id: "poll-interval", min: "5", max: "86400",
+      value: String(settings.poll_interval_seconds) });
+    const lazy = h("input", { type: "checkbox", id: "lazy-hashing", checked: Boolean(settings.hash_checkpoints_lazily) });
+    const concurrency = h("input", { type: "number", class: "text-input", id: "download-concurrency", min: "1", max: "16",
+      value: String(settings.download_concurrency) });
+
+    const number = (input) => {
+      const text = input.value.trim();
+      return /^-?\d+$/.test(text) ? Number(text) : text;
+    };
+    const save = async (event) => {
+      event.preventDefault();
+      problems.hidden = true;
+      status.className = "form-status";
+      status.textContent = t("manager.details.saving");
+      const libraries = JSON.parse(JSON.stringify(settings.libraries));
+      libraries[settings.active_library] = { ...(libraries[settings.active_library] || {}), roots: draftRoots };
+      const changes = {
+        libraries,
+        active_library: settings.active_library,
+        language: language.value,
+        download_path_templates: Object.fromEntries(TYPES.map(([type]) => [type, root.querySelector(`#template-${type}`).value.trim()])),
+        watch_mode: watch.value,
+        poll_interval_seconds: number(poll),
+        hash_checkpoints_lazily: lazy.checked,
+        download_concurrency: number(concurrency),
+      };
+      if (clearKey) changes.civitai_api_key = "";
+      else if (keyInput.value) changes.civitai_api_key = keyInput.value;
+      try {
+        const body = await postJson("/api/lm/settings", changes);
+        const languageChanged = body.settings.language !== settings.language;
+        settings = body.settings;
+        clearKey = false;
+        if (languageChanged) {
+          await loadLocale(settings.language);
+          if (onLanguage) onLanguage(settings.language);
+        }
+        render();
+        const fresh = root.querySelector(".form-status");
+        fresh.textContent = t("settings.saved");
+        fresh.classList.add("ok");
+        toast(t("settings.saved"), { kind: "success" });
+      } catch (err) {
+        status.textContent = "";
+        const list = (err.body && Array.isArray(err.body.problems) && err.body.problems.length) ? err.body.problems : [err.message];
+        problems.replaceChildren(h("h3", { text: t("settings.invalid") }), h("ul", {}, ...list.map((p) => h("li", { text: p }))));
+        problems.hidden = false;
+        problems.scrollIntoView({ block: "nearest" });
+      }
+    };
+
+    const field = (labelKey, input, hint) => h("label", { class: "field" }, h("span", { text: t(labelKey) }), input,
+      hint ? h("small", { class: "muted", text: hint }) : null);
+    root.replaceChildren(h("form", { class: "settings-form page-pad", novalidate: true, onsubmit: save },
+      h("h1", { text: t("settings.title") }),
+      problems,
+      h("section", { class: "card-section" }, h("h2", { text: t("settings.libraries") }),
+        field("manager.settings.active_library", librarySelect), ...rootsSections,
+        h("p", { class: "muted", text: t("manager.settings.roots_hint") })),
+      h("section", { class: "card-section" }, h("h2", { text: t("manager.settings.civitai") }),
+        field("settings.api_key", keyInput), h("div", { class: "row" }, keyState, clearBtn)),
+      h("section", { class: "card-section" }, h("h2", { text: t("manager.settings.general") }),
+        field("settings.language", language)),
+      h("section", { class: "card-section" }, h("h2", { text: t("settings.download_template") }), ...templates,
+        h("p", { class: "muted", text: t("manager.settings.template_hint", { fields: "{base_model} {first_tag} {author} {model_name} {version_name}" }) })),
+      h("section", { class: "card-section" }, h("h2", { text: t("manager.settings.library_behaviour") }),
+        field("settings.watch_mode", watch),
+        field("manager.settings.poll_interval", poll, t("manager.settings.poll_hint")),
+        h("label", { class: "check-row" }, lazy, h("span", { text: t("manager.settings.lazy_hashing") })),
+        field("manager.settings.download_concurrency", concurrency, t("manager.settings.concurrency_hint"))),
+      h("div", { class: "form-footer" }, status, h("button", { type: "submit", class: "btn btn-primary", id: "save-settings",
+        text: t("common.save") }))));
+  }
+
+  onLocaleChange(() => { if (settings) render(); });
+  load();
+}
