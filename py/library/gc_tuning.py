@@ -23,9 +23,14 @@ def freeze_long_lived() -> None:
     gc.freeze()
 
 
+FREEZE_MIN_OBJECTS = 20000  # below this a full collection is quick: nothing is frozen
+
+
 @contextmanager
-def bulk_allocation() -> Iterator[None]:
-    """No cyclic collection while a bulk load allocates, then freeze what it built (re-entrant, thread-safe)."""
+def bulk_allocation(freeze: bool = True) -> Iterator[None]:
+    """No cyclic collection while a bulk load allocates, then (``freeze``) move what it built out of the
+    collector's generations. Re-entrant and thread-safe. Freezing is for large loads only: frozen objects are
+    never examined again, so garbage cycles that exist at that moment would stay (a bounded, one-time cost)."""
     global _paused
     with _lock:
         _paused += 1
@@ -37,6 +42,7 @@ def bulk_allocation() -> Iterator[None]:
         with _lock:
             _paused -= 1
             if _paused == 0:
-                freeze_long_lived()
+                if freeze:
+                    freeze_long_lived()
                 if was_enabled:
                     gc.enable()

@@ -19,7 +19,7 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 import aiosqlite
 from sortedcontainers import SortedKeyList
 
-from .gc_tuning import bulk_allocation
+from .gc_tuning import FREEZE_MIN_OBJECTS, bulk_allocation, freeze_long_lived
 from .records import STORED_FIELDS, ModelRecord
 
 logger = logging.getLogger(__name__)
@@ -309,9 +309,11 @@ class ModelIndex:
 
     async def load_in_thread(self) -> int:
         """Warm start: decoding rows and building the sorted orders happen in a worker thread."""
-        with bulk_allocation():
+        with bulk_allocation(freeze=False):
             records = await self.database.load_records(self.model_type)
             self.projection = await asyncio.to_thread(ModelProjection, records)
+        if len(records) >= FREEZE_MIN_OBJECTS:
+            freeze_long_lived()
         return len(self.projection)
 
     async def put(self, record: ModelRecord) -> None:

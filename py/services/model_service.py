@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable
 
-from ..library.gc_tuning import freeze_long_lived
+from ..library.gc_tuning import FREEZE_MIN_OBJECTS, freeze_long_lived
 from ..library.hashing import hash_files
 from ..library.index import ModelIndex
 from ..library.ingest import IngestResult, safe_ingest
@@ -37,7 +37,7 @@ logger = logging.getLogger(__name__)
 PAGE_TYPES = {"lora": "loras", "checkpoint": "checkpoints", "embedding": "embeddings"}
 INGEST_BATCH = 64
 FREEZE_EVERY = 4096
-PROCESS_POOL_MIN = 2000  # new or changed files from which a scan reads in worker processes
+PROCESS_POOL_MIN = 5000  # new or changed files from which a scan reads in worker processes
 
 
 class ModelNotFound(LookupError):
@@ -228,7 +228,7 @@ class ModelService:
                     summary.updated += 1
             await index.put_many(records)
             done += len(batch)
-            if done % FREEZE_EVERY < len(batch):
+            if len(changed) >= FREEZE_MIN_OBJECTS and done % FREEZE_EVERY < len(batch):
                 freeze_long_lived()  # keep full collections from walking the records built so far
             if job is not None:
                 job.report(done, len(changed), stage="process_models")
