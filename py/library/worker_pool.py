@@ -110,12 +110,14 @@ class IngestWorkerPool:
         return await worker.run(model_type, items)
 
     async def close(self) -> None:
+        """End the workers. They hold nothing worth waiting for: one still busy (its answer unread, so
+        possibly blocked on a full pipe) is killed after a short grace."""
         for worker in self._workers:
             process = worker.process
             if process.stdin is not None and not process.stdin.is_closing():
                 process.stdin.close()
             try:
-                await asyncio.wait_for(process.wait(), 5)
+                await asyncio.wait_for(process.wait(), 0.5)
             except asyncio.TimeoutError:
                 process.kill()
                 await process.wait()
