@@ -156,7 +156,7 @@ def build_big_library(root: Path, count: int) -> None:
 
 
 # -- fixtures ---------------------------------------------------------------------------------------
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     if not CHROMIUM.exists():
         pytest.skip("/usr/bin/chromium is not installed (apt-get install chromium)")
