@@ -106,7 +106,9 @@ class ModelArtifacts:
 
     @property
     def files(self) -> list[str]:
-        return [self.model, *self.companions]
+        """Companions first, the model last: until the model itself moves, a scan still finds it with its
+        sidecar, so it never writes a fresh sidecar for a model whose own one is in flight."""
+        return [*self.companions, self.model]
 
     @classmethod
     def find(cls, model_path: str | os.PathLike[str]) -> "ModelArtifacts":
@@ -146,7 +148,7 @@ class ModelArtifacts:
         sidecar and preview would then be mistaken for ours). A destination that is the same file as its
         source (a case-only rename on a case-insensitive disk) is not a conflict."""
         taken: list[str] = []
-        for move in moves:
+        for move in sorted(moves, key=lambda m: m.src != self.model):
             if os.path.lexists(move.dst) and not _same_file(move.src, move.dst):
                 taken.append(move.dst)
         folder = os.path.abspath(os.fspath(target_folder))

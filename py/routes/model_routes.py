@@ -331,6 +331,8 @@ class ModelRoutes:
             raise ApiError("Nothing to save: send the fields to change beside file_path")
         try:
             updated = await self.service.save_metadata(record, updates)
+        except ModelNotFound as exc:
+            raise ApiError(str(exc), 404) from None
         except MetadataWriteError as exc:
             status = {errno.ENOSPC: 507, errno.EACCES: 403, errno.EPERM: 403, errno.EROFS: 403}.get(exc.errno, 500)
             raise ApiError(exc.strerror or str(exc), status) from None

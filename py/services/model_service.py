@@ -326,7 +326,10 @@ class ModelService:
         if (current.size, current.mtime_ns) != (old.size, old.mtime_ns):
             return 0  # the file changed while hashing: the next sweep hashes it again
         record = current.evolve(sha256=outcome.sha256, autov3=outcome.autov3 or "", hash_status="done")
-        record = await self._write_sidecar_fields(record, {"sha256": outcome.sha256})
+        try:
+            record = await self._write_sidecar_fields(record, {"sha256": outcome.sha256})
+        except ModelNotFound:
+            return 0  # moved or deleted meanwhile: its new place is indexed (and hashed) on its own
         await index.put(record)
         return 1
 
@@ -335,6 +338,10 @@ class ModelService:
         """Merge fields into the sidecar (atomic, unknown fields kept) and return the record with its new stat."""
         path = sidecar_path_for(record.file_path)
         async with self._path_locks[record.file_path]:
+            if not await asyncio.to_thread(os.path.exists, record.file_path):
+                # moved, renamed or deleted while this edit waited for the lock: never leave a stray sidecar
+                raise ModelNotFound(f"Model not found: {record.file_path}")
+
             def write() -> tuple[int, int]:
                 try:
                     raw = read_sidecar(path)

@@ -181,3 +181,15 @@ async def test_edit_on_full_or_locked_disk_is_refused_and_changes_nothing(lib_en
     assert path.with_name("keep.metadata.json").read_bytes() == sidecar_before
     item = (await (await client.get("/api/lm/loras/list")).json())["items"][0]
     assert item["notes"] == "original"
+
+
+async def test_edit_of_a_model_that_vanished_leaves_no_stray_sidecar(lib_env, make_client):
+    path = write_lora(lib_env.loras, "gone.safetensors")
+    client = await make_client(lib_env)
+    sidecar = path.with_name("gone.metadata.json")
+    path.unlink()
+    sidecar.unlink()
+    resp = await client.post("/api/lm/loras/save-metadata", json={"file_path": str(path), "notes": "x"})
+    assert resp.status == 404
+    assert (await resp.json())["success"] is False
+    assert not sidecar.exists()
