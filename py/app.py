@@ -149,13 +149,27 @@ def register_components(context: AppContext) -> None:
 
     One line per area; they start after the model services and close before them.
     """
+    from .services.metadata.service import MetadataService
+    context.components["metadata"] = MetadataService(context)
+    from .services.lifecycle import ModelLifecycleService
+    context.components["lifecycle"] = ModelLifecycleService(context)
+    from .services.downloads.manager import DownloadManager
+    context.components["downloads"] = DownloadManager(context)
+    from .nodes.usage import UsageService
+    context.components["usage"] = UsageService(context)
+    from .services.recipes.service import RecipeService
+    context.components["recipes"] = RecipeService(context)
 
 
 def route_modules() -> list[Any]:
     """Every area's route module; each exposes ``route_table(context)``. Model types go through the factory."""
     from .routes import system_routes
+    from .routes import metadata_routes
+    from .routes import lifecycle_routes
+    from .routes import download_routes
+    from .routes import recipe_routes
 
-    return [system_routes]
+    return [system_routes, metadata_routes, lifecycle_routes, download_routes, recipe_routes]
 
 
 def _slug(name: str) -> str:
