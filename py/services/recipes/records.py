@@ -137,8 +137,11 @@ def natural_key(text: str) -> tuple[tuple[int, Any], ...]:
 
 
 def words(text: str) -> list[str]:
-    """Lowercase word tokens, the same split the FTS index uses (unicode61: letters and digits)."""
-    return [w for w in _WORD_RE.findall(unicodedata.normalize("NFKC", text).casefold().replace("_", " "))]
+    """Lowercase word tokens without diacritics, as the FTS index splits and folds them
+    (unicode61 with ``remove_diacritics 2``: letters and digits; "é" matches "e")."""
+    decomposed = unicodedata.normalize("NFKD", text.casefold().replace("_", " "))
+    folded = unicodedata.normalize("NFKC", "".join(c for c in decomposed if not unicodedata.combining(c)))
+    return _WORD_RE.findall(folded)
 
 
 def image_id_from_source(source: Any) -> str | None:
