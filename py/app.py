@@ -147,27 +147,24 @@ def create_context(
 def register_components(context: AppContext) -> None:
     """Area services, each built from the context and given ``async start()``/``async close()``.
 
-    One line per area; they start after the model services and close before them.
+    One line per area; they start after the model services (in this order) and close before them.
     """
-    from .services.metadata.service import MetadataService
-    context.components["metadata"] = MetadataService(context)
-    from .services.lifecycle import ModelLifecycleService
-    context.components["lifecycle"] = ModelLifecycleService(context)
-    from .services.downloads.manager import DownloadManager
-    context.components["downloads"] = DownloadManager(context)
     from .nodes.usage import UsageService
-    context.components["usage"] = UsageService(context)
+    from .services.downloads.manager import DownloadManager
+    from .services.lifecycle import ModelLifecycleService
+    from .services.metadata.service import MetadataService
     from .services.recipes.service import RecipeService
+
+    context.components["metadata"] = MetadataService(context)
+    context.components["lifecycle"] = ModelLifecycleService(context)
+    context.components["downloads"] = DownloadManager(context)
+    context.components["usage"] = UsageService(context)
     context.components["recipes"] = RecipeService(context)
 
 
 def route_modules() -> list[Any]:
     """Every area's route module; each exposes ``route_table(context)``. Model types go through the factory."""
-    from .routes import system_routes
-    from .routes import metadata_routes
-    from .routes import lifecycle_routes
-    from .routes import download_routes
-    from .routes import recipe_routes
+    from .routes import download_routes, lifecycle_routes, metadata_routes, recipe_routes, system_routes
 
     return [system_routes, metadata_routes, lifecycle_routes, download_routes, recipe_routes]
 

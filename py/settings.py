@@ -10,13 +10,13 @@ import copy
 import json
 import logging
 import os
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
 import platformdirs
 
+from .library.aside import set_aside
 from .library.atomic import atomic_write_json
 
 logger = logging.getLogger(__name__)
@@ -367,22 +367,11 @@ class SettingsStore:
             raw = json.loads(raw_bytes.decode("utf-8"))
             self.settings = Settings.from_dict(raw)
         except (UnicodeDecodeError, json.JSONDecodeError, SettingsError) as exc:
-            aside = self._set_aside(str(exc))
+            aside = set_aside(self.path, str(exc))
             self.settings = Settings()
             self.save(self.settings)
             self.warnings.append(f"Settings file could not be used ({exc}); it was kept as {aside.name} and defaults were written")
         return self.settings
-
-    def _set_aside(self, reason: str) -> Path:
-        stamp = time.strftime("%Y%m%d-%H%M%S")
-        aside = self.path.with_name(f"{self.path.name}.corrupt-{stamp}")
-        counter = 1
-        while aside.exists():
-            aside = self.path.with_name(f"{self.path.name}.corrupt-{stamp}-{counter}")
-            counter += 1
-        os.replace(self.path, aside)
-        logger.warning("Settings file %s is unusable (%s); set aside as %s", self.path, reason, aside)
-        return aside
 
     def save(self, settings: Settings) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)

@@ -11,7 +11,6 @@ import os
 import re
 import unicodedata
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from .scanner import CIVITAI_INFO_SUFFIX, MODEL_EXTENSIONS, PREVIEW_EXTENSIONS, SIDECAR_SUFFIX
 

@@ -9,9 +9,7 @@ import asyncio
 import heapq
 import json
 import logging
-import os
 import sqlite3
-import time
 from dataclasses import fields
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence
@@ -19,8 +17,10 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 import aiosqlite
 from sortedcontainers import SortedKeyList
 
+from .aside import SQLITE_COMPANIONS, set_aside
 from .gc_tuning import FREEZE_MIN_OBJECTS, bulk_allocation, freeze_long_lived
 from .records import STORED_FIELDS, ModelRecord
+from .sqlite_setup import prepare
 
 logger = logging.getLogger(__name__)
 
@@ -48,10 +48,6 @@ MIGRATIONS: list[str] = [
     "CREATE INDEX IF NOT EXISTS models_sha ON models(sha256);\n"
     "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);",
 ]
-
-
-class IndexCorrupt(RuntimeError):
-    pass
 
 
 def record_to_row(record: ModelRecord) -> tuple[Any, ...]:
@@ -104,44 +100,14 @@ class LibraryDatabase:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
             await self._connect_and_migrate()
-        except (sqlite3.DatabaseError, IndexCorrupt) as exc:
+        except sqlite3.DatabaseError as exc:
             await self._close_quietly()
-            self.healed_from = self._set_aside(str(exc))
+            self.healed_from = await asyncio.to_thread(set_aside, self.path, str(exc), companions=SQLITE_COMPANIONS)
             await self._connect_and_migrate()
 
     async def _connect_and_migrate(self) -> None:
         self.conn = await aiosqlite.connect(self.path)
-        await self.conn.execute("PRAGMA journal_mode=WAL")
-        await self.conn.execute("PRAGMA synchronous=NORMAL")
-        await self.conn.execute("PRAGMA busy_timeout=5000")
-        async with self.conn.execute("PRAGMA quick_check") as cursor:
-            row = await cursor.fetchone()
-        if not row or row[0] != "ok":
-            raise IndexCorrupt(f"integrity check failed: {row[0] if row else 'no answer'}")
-        async with self.conn.execute("PRAGMA user_version") as cursor:
-            version = (await cursor.fetchone())[0]
-        if version > SCHEMA_VERSION:
-            raise IndexCorrupt(f"index schema {version} is newer than this program ({SCHEMA_VERSION})")
-        for number in range(version, SCHEMA_VERSION):
-            await self.conn.executescript(MIGRATIONS[number])
-            await self.conn.execute(f"PRAGMA user_version={number + 1}")
-        await self.conn.commit()
-
-    def _set_aside(self, reason: str) -> Path:
-        stamp = time.strftime("%Y%m%d-%H%M%S")
-        aside = self.path.with_name(f"{self.path.name}.corrupt-{stamp}")
-        n = 1
-        while aside.exists():
-            aside = self.path.with_name(f"{self.path.name}.corrupt-{stamp}-{n}")
-            n += 1
-        if self.path.exists():
-            os.replace(self.path, aside)
-        for suffix in ("-wal", "-shm"):
-            companion = Path(str(self.path) + suffix)
-            if companion.exists():
-                os.replace(companion, Path(str(aside) + suffix))
-        logger.warning("Index database %s was unusable (%s); set aside as %s and rebuilt", self.path, reason, aside.name)
-        return aside
+        await prepare(self.conn, MIGRATIONS, "index")
 
     async def _close_quietly(self) -> None:
         if self.conn is not None:

@@ -9,12 +9,12 @@ from __future__ import annotations
 import json
 import logging
 import os
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .architecture import identify
+from .aside import set_aside
 from .records import ModelRecord
 from .safetensors import InvalidModelFile, read_header
 from .scanner import FileStat, SIDECAR_SUFFIX
@@ -43,19 +43,6 @@ def _sub_type(model_type: str, sidecar: SidecarRecord, raw: dict[str, Any], netw
         return "locon" if civitai_type == "lycoris" else civitai_type
     mapped = {"LoCon": "locon", "DoRA": "dora", "LoHa": "loha", "LoKr": "lokr"}.get(network_type)
     return mapped or "lora"
-
-
-def set_aside(path: str, reason: str) -> str:
-    """Rename a bad file out of the way (never delete it) and return its new name."""
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    aside = f"{path}.corrupt-{stamp}"
-    n = 1
-    while os.path.exists(aside):
-        aside = f"{path}.corrupt-{stamp}-{n}"
-        n += 1
-    os.replace(path, aside)
-    logger.warning("Set aside %s (%s) as %s", path, reason, os.path.basename(aside))
-    return aside
 
 
 def new_sidecar(stat: FileStat, model_type: str, learned: dict[str, str]) -> dict[str, Any]:

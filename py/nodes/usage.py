@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import sqlite3
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable
+
+from ..library.aside import SQLITE_COMPANIONS, set_aside
+from ..library.sqlite_setup import prepare_sync
 
 from . import runtime
 from .resolve import LibraryView
@@ -55,18 +57,14 @@ class UsageStore:
         try:
             self._connect()
         except sqlite3.DatabaseError as exc:
-            aside = self.path.with_name(f"{self.path.name}.corrupt-{int(time.time())}")
-            logger.warning("Usage statistics %s are unreadable (%s); set aside as %s", self.path, exc, aside.name)
             self.close()
-            os.replace(self.path, aside)
-            self.healed_from = aside
+            self.healed_from = set_aside(self.path, str(exc), companions=SQLITE_COMPANIONS)
             self._connect()
 
     def _connect(self) -> None:
         conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         self._conn = conn
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute(_SCHEMA)
+        prepare_sync(conn, [_SCHEMA], "usage statistics")
         conn.execute("SELECT count(*) FROM usage").fetchone()
 
     def close(self) -> None:

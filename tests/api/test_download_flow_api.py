@@ -6,10 +6,9 @@ import asyncio
 import json
 from pathlib import Path
 
-import pytest
 from PIL import Image
 
-from support.downloads import add_lora, download_client, frames_of, manager_of, progress, stable, wait_bytes, \
+from support.downloads import add_lora, download_client, manager_of, progress, stable, wait_bytes, \
     wait_history, wait_until
 from support.fake_civitai import fake_civitai  # noqa: F401  (fixture)
 from support.snap import scrub

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from support.library import lm_sidecar, write_image, write_lora
+from support.library import lm_sidecar, write_lora
 from support.lifecycle_helpers import assert_index_matches_disk, contents
 from support.snap import scrub
 

@@ -32,7 +32,7 @@ def test_pages_render_in_both_themes(small_server, page, dark_page, theme, tmp_p
         elif name == "settings":
             tab.wait_for_selector("#save-settings")
         else:
-            tab.wait_for_selector(".placeholder")
+            tab.wait_for_selector(f".{name}-page")
         # every page keeps all navigation entries, and the current one is marked
         assert tab.locator("#main-nav a").count() == 6
         assert tab.locator(f"#main-nav a[data-page='{name}']").get_attribute("aria-current") == "page"

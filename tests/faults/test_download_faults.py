@@ -7,7 +7,7 @@ import json
 import sqlite3
 from pathlib import Path
 
-from support.downloads import add_lora, download_client, manager_of, stable, wait_bytes, wait_history
+from support.downloads import add_lora, download_client, manager_of, wait_bytes, wait_history
 from support.fake_civitai import fake_civitai  # noqa: F401  (fixture)
 from support.snap import scrub
 

@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 
 from lora_manager.py.library import atomic
-from lora_manager.py.services.recipes import store as store_module
 from lora_manager.py.services.recipes.images import encode_recipe_webp
 from lora_manager.py.services.recipes.store import RecipeNotFound, RecipeStore, RecipeStoreError
 

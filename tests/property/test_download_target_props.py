@@ -1,7 +1,6 @@
 """Download targets: any template value from Civitai becomes a harmless folder name inside the roots."""
 from __future__ import annotations
 
-from pathlib import Path
 
 from hypothesis import given, settings, strategies as st
 

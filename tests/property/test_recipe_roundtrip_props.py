@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import string
-from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st

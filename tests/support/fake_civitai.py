@@ -802,7 +802,7 @@ class FakeCivitai:
     async def _version(self, request: web.Request) -> web.StreamResponse:
         version = self.versions.get(int(request.match_info["version_id"]))
         if version is None:
-            return await self._json(request, {"error": f"Version not found"}, 404)
+            return await self._json(request, {"error": "Version not found"}, 404)
         return await self._json(request, self.version_json(version))
 
     async def _images(self, request: web.Request) -> web.StreamResponse:

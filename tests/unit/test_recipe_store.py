@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 import os
-import sqlite3
 from pathlib import Path
 
 import pytest
@@ -14,7 +13,7 @@ from lora_manager.py.services.recipes.query import RecipeQuery, run_query
 from lora_manager.py.services.recipes.records import memory_match, words
 from lora_manager.py.services.recipes.store import RecipeNotFound, RecipeStore
 
-from support.recipes import SHA_A, lm_recipe, plain_png, write_recipe
+from support.recipes import lm_recipe, plain_png, write_recipe
 
 
 def make_store(tmp_path: Path) -> RecipeStore:

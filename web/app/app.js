@@ -2,8 +2,10 @@
 import { api, postJson } from "./js/api.js";
 import { h } from "./js/dom.js";
 import { LANGUAGES, currentLocale, loadLocale, onLocaleChange, t } from "./js/i18n.js";
+import { mountDownloadsPage } from "./js/downloads_page.js";
 import { mountModelsPage } from "./js/models_page.js";
 import { mountProgress } from "./js/progress.js";
+import { mountRecipesPage } from "./js/recipes_page.js";
 import { mountSettingsPage } from "./js/settings_page.js";
 import { applyTheme, effectiveTheme, toggleTheme } from "./js/theme.js";
 import { toastError } from "./js/toast.js";
@@ -31,13 +33,6 @@ function markCurrentPage() {
 
 function setLanguageSelect(lang) {
   languageSelect.value = LANGUAGES.some(([code]) => code === lang) ? lang : "en";
-}
-
-function mountPlaceholder(kind) {
-  const render = () => main.replaceChildren(h("div", { class: "placeholder page-pad" },
-    h("h1", { text: t(`nav.${kind}`) }), h("p", { class: "muted", text: t(`manager.placeholder.${kind}`) })));
-  onLocaleChange(render);
-  render();
 }
 
 function updateTitle() {
@@ -72,13 +67,16 @@ async function start() {
   let page = null;
   mountProgress(document.getElementById("status-area"), {
     onModelsChanged: (frame) => { if (page && page.onModelsChanged) page.onModelsChanged(frame); },
+    onFrame: (frame) => { if (page && page.onFrame) page.onFrame(frame); },
   });
   if (MODEL_PAGES.has(pageType)) {
     page = mountModelsPage(main, pageType);
   } else if (pageType === "settings") {
     mountSettingsPage(main, { onLanguage: setLanguageSelect });
+  } else if (pageType === "downloads") {
+    page = mountDownloadsPage(main);
   } else {
-    mountPlaceholder(pageType === "downloads" ? "downloads" : "recipes");
+    page = mountRecipesPage(main);
   }
   document.documentElement.dataset.ready = "true";
 }

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import sqlite3
 import time
 import uuid
@@ -18,6 +17,9 @@ from pathlib import Path
 from typing import Any, Iterable
 
 import aiosqlite
+
+from ...library.aside import SQLITE_COMPANIONS, set_aside
+from ...library.sqlite_setup import prepare
 
 logger = logging.getLogger(__name__)
 
@@ -93,10 +95,6 @@ MIGRATIONS: list[str] = [
 ]
 
 
-class StoreCorrupt(RuntimeError):
-    pass
-
-
 @dataclass(frozen=True)
 class VersionMemory:
     """One remembered version: ``downloaded`` is False once it was deleted or marked not downloaded."""
@@ -129,46 +127,15 @@ class DownloadStore:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
             await self._connect_and_migrate()
-        except (sqlite3.DatabaseError, StoreCorrupt) as exc:
+        except sqlite3.DatabaseError as exc:
             await self._close_quietly()
-            self.healed_from = await asyncio.to_thread(self._set_aside, str(exc))
+            self.healed_from = await asyncio.to_thread(set_aside, self.path, str(exc), companions=SQLITE_COMPANIONS)
             await self._connect_and_migrate()
 
     async def _connect_and_migrate(self) -> None:
         self.conn = await aiosqlite.connect(self.path)
         self.conn.row_factory = sqlite3.Row
-        await self.conn.execute("PRAGMA journal_mode=WAL")
-        await self.conn.execute("PRAGMA synchronous=NORMAL")
-        await self.conn.execute("PRAGMA busy_timeout=5000")
-        async with self.conn.execute("PRAGMA quick_check") as cursor:
-            row = await cursor.fetchone()
-        if not row or row[0] != "ok":
-            raise StoreCorrupt(f"integrity check failed: {row[0] if row else 'no answer'}")
-        async with self.conn.execute("PRAGMA user_version") as cursor:
-            version = (await cursor.fetchone())[0]
-        if version > SCHEMA_VERSION:
-            raise StoreCorrupt(f"download store schema {version} is newer than this program ({SCHEMA_VERSION})")
-        for number in range(version, SCHEMA_VERSION):
-            await self.conn.executescript(MIGRATIONS[number])
-            await self.conn.execute(f"PRAGMA user_version={number + 1}")
-        await self.conn.commit()
-
-    def _set_aside(self, reason: str) -> Path:
-        stamp = time.strftime("%Y%m%d-%H%M%S")
-        aside = self.path.with_name(f"{self.path.name}.corrupt-{stamp}")
-        n = 1
-        while aside.exists():
-            aside = self.path.with_name(f"{self.path.name}.corrupt-{stamp}-{n}")
-            n += 1
-        if self.path.exists():
-            os.replace(self.path, aside)
-        for suffix in ("-wal", "-shm"):
-            companion = Path(str(self.path) + suffix)
-            if companion.exists():
-                os.replace(companion, Path(str(aside) + suffix))
-        logger.warning("Download store %s was unusable (%s); set aside as %s and recreated", self.path, reason,
-                       aside.name)
-        return aside
+        await prepare(self.conn, MIGRATIONS, "download store")
 
     async def _close_quietly(self) -> None:
         if self.conn is not None:

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import sqlite3
 import threading
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping
+
+from ...library.aside import SQLITE_COMPANIONS, set_aside
+from ...library.sqlite_setup import prepare_sync
 
 logger = logging.getLogger(__name__)
 
@@ -128,25 +129,13 @@ class UpdateStore:
             self._connect()
         except sqlite3.DatabaseError as exc:
             self._close_quietly()
-            aside = self.path.with_name(f"{self.path.name}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}")
-            os.replace(self.path, aside)
-            for suffix in ("-wal", "-shm"):
-                extra = Path(str(self.path) + suffix)
-                if extra.exists():
-                    extra.unlink()
-            logger.warning("Update-check store %s was damaged (%s); set aside as %s", self.path, exc, aside.name)
-            self.healed_from = aside
+            self.healed_from = set_aside(self.path, str(exc), companions=SQLITE_COMPANIONS)
             self._connect()
 
     def _connect(self) -> None:
         conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         try:
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA busy_timeout=5000")
-            row = conn.execute("PRAGMA quick_check").fetchone()
-            if not row or row[0] != "ok":
-                raise sqlite3.DatabaseError(f"integrity check failed: {row[0] if row else 'no answer'}")
-            conn.execute(SCHEMA)
+            prepare_sync(conn, [SCHEMA], "update-check store")
             rows = conn.execute(
                 "SELECT model_type, model_id, model_name, versions_json, checked_at, not_found, ignored, "
                 "ignored_versions FROM model_updates"

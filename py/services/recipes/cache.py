@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import sqlite3
 import threading
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
+
+from ...library.aside import SQLITE_COMPANIONS, set_aside
+from ...library.sqlite_setup import prepare_sync
 
 from .records import SEARCH_FIELDS, RecipeEntry, words
 
@@ -41,10 +42,6 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
 """
 _ROW_COLUMNS = "id, json_path, image_path, folder, mtime_ns, size, data"
 _LOAD_COLUMNS = "rowid, " + _ROW_COLUMNS
-
-
-class CacheCorrupt(RuntimeError):
-    pass
 
 
 @dataclass
@@ -88,9 +85,9 @@ class PersistentRecipeCache:
         with self._lock:
             try:
                 self._connect()
-            except (sqlite3.DatabaseError, CacheCorrupt) as exc:
+            except sqlite3.DatabaseError as exc:
                 self._close_quietly()
-                self.healed_from = self._set_aside(str(exc))
+                self.healed_from = set_aside(self.path, str(exc), companions=SQLITE_COMPANIONS)
                 self._connect()
             if self.get_meta("recipes_dir") != recipes_dir:
                 self._clear_locked()
@@ -99,36 +96,9 @@ class PersistentRecipeCache:
     def _connect(self) -> None:
         conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=5.0)
         self._conn = conn
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=NORMAL")
-        row = conn.execute("PRAGMA quick_check").fetchone()
-        if not row or row[0] != "ok":
-            raise CacheCorrupt(f"integrity check failed: {row[0] if row else 'no answer'}")
-        version = conn.execute("PRAGMA user_version").fetchone()[0]
-        if version > SCHEMA_VERSION:
-            raise CacheCorrupt(f"cache schema {version} is newer than this program ({SCHEMA_VERSION})")
-        if version < SCHEMA_VERSION:
-            conn.executescript(SCHEMA)
-            conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        prepare_sync(conn, [SCHEMA], "recipe cache")
         conn.execute("SELECT count(*) FROM recipes").fetchone()
         conn.execute("SELECT count(*) FROM recipes_fts").fetchone()
-
-    def _set_aside(self, reason: str) -> Path:
-        stamp = time.strftime("%Y%m%d-%H%M%S")
-        aside = self.path.with_name(f"{self.path.name}.corrupt-{stamp}")
-        n = 1
-        while aside.exists():
-            aside = self.path.with_name(f"{self.path.name}.corrupt-{stamp}-{n}")
-            n += 1
-        if self.path.exists():
-            os.replace(self.path, aside)
-        for suffix in ("-wal", "-shm"):
-            companion = Path(str(self.path) + suffix)
-            if companion.exists():
-                os.replace(companion, Path(str(aside) + suffix))
-        logger.warning("Recipe cache %s was unusable (%s); set aside as %s and rebuilt from the recipe files",
-                       self.path, reason, aside.name)
-        return aside
 
     def heal(self, reason: str) -> None:
         """Set the current file aside and start an empty cache (a read found damage after opening)."""
@@ -139,7 +109,7 @@ class PersistentRecipeCache:
             except sqlite3.DatabaseError:
                 pass
             self._close_quietly()
-            self.healed_from = self._set_aside(reason)
+            self.healed_from = set_aside(self.path, reason, companions=SQLITE_COMPANIONS)
             self._connect()
             if recipes_dir is not None:
                 self.set_meta("recipes_dir", recipes_dir)

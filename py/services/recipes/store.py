@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from ...library.atomic import atomic_write_bytes, atomic_write_json
+from ...library.aside import set_aside
 from ...library.paths import PathNotAllowed, confine, to_api_path
 from .cache import PersistentRecipeCache
 from .images import embedded_recipe
@@ -225,9 +226,8 @@ def heal_from_image(found: FoundFile, reason: str) -> dict[str, Any] | None:
         "tags": embedded.get("tags") or [],
         **({"checkpoint": embedded["checkpoint"]} if isinstance(embedded.get("checkpoint"), dict) else {}),
     })
-    aside = f"{found.json_path}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}"
     try:
-        os.replace(found.json_path, aside)
+        aside = set_aside(found.json_path, "unreadable recipe file")
         atomic_write_json(found.json_path, data)
     except OSError as exc:
         logger.warning("Could not rebuild %s: %s", found.json_path, exc)

@@ -8,7 +8,7 @@ export class ApiFailure extends Error {
   }
 }
 
-/** Call the API; ``body`` is sent as JSON (POST by default when given). */
+/** Call the API; ``body`` is sent as JSON, or as multipart when it is a FormData (POST by default when given). */
 export async function api(path, { method, body, query, signal } = {}) {
   let url = path;
   if (query) {
@@ -17,7 +17,9 @@ export async function api(path, { method, body, query, signal } = {}) {
     if (text) url += (url.includes("?") ? "&" : "?") + text;
   }
   const init = { method: method || (body !== undefined ? "POST" : "GET"), signal, headers: {} };
-  if (body !== undefined) {
+  if (body instanceof FormData) {
+    init.body = body; // the browser sets the multipart boundary
+  } else if (body !== undefined) {
     init.headers["Content-Type"] = "application/json";
     init.body = JSON.stringify(body);
   }
@@ -42,3 +44,4 @@ export async function api(path, { method, body, query, signal } = {}) {
 }
 
 export const postJson = (path, body) => api(path, { method: "POST", body });
+export const postForm = (path, form) => api(path, { method: "POST", body: form });

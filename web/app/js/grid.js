@@ -9,9 +9,14 @@ export const ROW_HEIGHT = CARD_HEIGHT + GAP;
 const PADDING = 16;
 
 export class VirtualGrid {
-  /** ``source`` is a ModelSource; ``onOpen(item, index)`` opens details. */
-  constructor({ scroller, source, selection, onOpen, label }) {
+  /** ``source`` is a ModelSource; ``onOpen(item, index)`` opens details. ``renderCard(item, index)`` and
+   * ``itemKey(item)`` let another page (recipes) draw its own cards in the same grid; ``emptyText`` is shown
+   * when the listing is empty. */
+  constructor({ scroller, source, selection, onOpen, label, renderCard, itemKey, emptyText }) {
     this.scroller = scroller;
+    this.renderCard = renderCard || ((item, index) => this.card(item, index));
+    this.itemKey = itemKey || ((item) => `${item.file_path}|${item.modified}|${item.model_name}|${item.favorite}|${item.preview_url}`);
+    this.emptyText = emptyText || (() => t("library.no_models"));
     this.source = source;
     this.selection = selection;
     this.onOpen = onOpen;
@@ -74,9 +79,9 @@ export class VirtualGrid {
     const children = [];
     for (let index = start; index < end; index += 1) {
       const item = this.source.item(index);
-      const key = item ? `${item.file_path}|${item.modified}|${item.model_name}|${item.favorite}|${item.preview_url}` : "skeleton";
+      const key = item ? this.itemKey(item) : "skeleton";
       let entry = this.cards.get(index);
-      if (!entry || entry.key !== key) entry = { el: item ? this.card(item, index) : skeleton(index), key };
+      if (!entry || entry.key !== key) entry = { el: item ? this.renderCard(item, index) : skeleton(index), key };
       keep.set(index, entry);
       children.push(entry.el);
     }
@@ -85,7 +90,7 @@ export class VirtualGrid {
     this.refreshSelection();
     const showEmpty = total === 0 && !this.source.error;
     this.empty.hidden = !showEmpty && !this.source.error;
-    this.empty.textContent = this.source.error ? this.source.error.message : t("library.no_models");
+    this.empty.textContent = this.source.error ? this.source.error.message : this.emptyText();
     this.empty.classList.toggle("grid-error", Boolean(this.source.error));
   }
 

@@ -5,8 +5,10 @@ export const PAGE_SIZE = 100;
 const MAX_CACHED_PAGES = 40;
 
 export class ModelSource {
-  constructor(pageType) {
+  /** ``url`` is the list endpoint (default ``/api/lm/{pageType}/list``; the recipes page passes its own). */
+  constructor(pageType, { url } = {}) {
     this.pageType = pageType;
+    this.url = url || `/api/lm/${pageType}/list`;
     this.params = new URLSearchParams();
     this.total = null;
     this.pages = new Map(); // page number (0-based) -> items
@@ -73,7 +75,7 @@ export class ModelSource {
     const query = new URLSearchParams(this.params);
     query.set("page", String(page + 1));
     query.set("page_size", String(PAGE_SIZE));
-    const promise = api(`/api/lm/${this.pageType}/list`, { query })
+    const promise = api(this.url, { query })
       .then((body) => {
         if (generation !== this.generation) return;
         this.total = Number(body.total) || 0;

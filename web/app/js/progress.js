@@ -33,8 +33,17 @@ export function reconnectingSocket(path, onFrame, { onStatus } = {}) {
   return { close: () => { stopped = true; clearTimeout(timer); if (socket) socket.close(); } };
 }
 
-/** Mount the status area; ``onModelsChanged(frame)`` is called for models_changed frames. */
-export function mountProgress(area, { onModelsChanged } = {}) {
+/** A progress bar (0-100) with its accessible name. */
+export function progressBar(percent, label) {
+  const value = Math.max(0, Math.min(100, Number(percent) || 0));
+  return h("div", { class: "progress", role: "progressbar", "aria-valuemin": "0", "aria-valuemax": "100",
+    "aria-valuenow": String(Math.round(value)), "aria-label": label },
+  h("div", { class: "progress-fill", style: `width: ${value}%` }));
+}
+
+/** Mount the status area; ``onModelsChanged(frame)`` is called for models_changed frames, ``onFrame(frame)``
+ * for every other typed frame of the global socket (e.g. recipes_changed). */
+export function mountProgress(area, { onModelsChanged, onFrame } = {}) {
   const jobs = new Map(); // id -> job dict
   const scans = new Map(); // pageType -> init frame
   let bulk = null; // untyped bulk metadata refresh frame
@@ -42,12 +51,7 @@ export function mountProgress(area, { onModelsChanged } = {}) {
   const offline = h("p", { class: "status-offline", hidden: true });
   area.replaceChildren(offline, list);
 
-  function bar(percent, label) {
-    const value = Math.max(0, Math.min(100, Number(percent) || 0));
-    return h("div", { class: "progress", role: "progressbar", "aria-valuemin": "0", "aria-valuemax": "100",
-      "aria-valuenow": String(Math.round(value)), "aria-label": label },
-    h("div", { class: "progress-fill", style: `width: ${value}%` }));
-  }
+  const bar = progressBar;
 
   function render() {
     const rows = [];
@@ -98,6 +102,8 @@ export function mountProgress(area, { onModelsChanged } = {}) {
     } else if (!frame.type && frame.status && "total" in frame && "processed" in frame) {
       bulk = ["started", "processing", "rate_limited"].includes(frame.status) ? frame : null;
       render();
+    } else if (frame.type && onFrame) {
+      onFrame(frame);
     }
   }
 

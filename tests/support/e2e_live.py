@@ -1,0 +1,132 @@
+"""Browser-test helpers: a FakeCivitai on its own event loop in a thread, and the standalone server pointed at it.
+
+The e2e tests drive a real server subprocess with the sync Playwright API (no event loop in the test), so the
+fake runs in a background thread; its registration methods are plain data changes and are called from the test.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+from support.fake_civitai import FakeCivitai
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class ThreadedFakeCivitai:
+    """``FakeCivitai`` served from a daemon thread; ``fake`` is the instance to register models on."""
+
+    def __init__(self) -> None:
+        self.fake = FakeCivitai()
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name="fake-civitai", daemon=True)
+
+    def start(self) -> str:
+        self.thread.start()
+        return asyncio.run_coroutine_threadsafe(self.fake.start(), self.loop).result(timeout=10)
+
+    def close(self) -> None:
+        asyncio.run_coroutine_threadsafe(self.fake.close(), self.loop).result(timeout=10)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(timeout=5)
+
+    def __enter__(self) -> "ThreadedFakeCivitai":
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+@dataclass
+class Server:
+    """A standalone server subprocess and the folders it serves."""
+
+    url: str
+    proc: subprocess.Popen[str]
+    loras: Path
+    data_dir: Path
+    log: list[str] = field(default_factory=list)
+
+    def get(self, path: str) -> Any:
+        with urllib.request.urlopen(self.url + path.lstrip("/"), timeout=10) as resp:
+            return json.loads(resp.read())
+
+    def wait_for(self, path: str, check: Any, timeout: float = 30.0) -> Any:
+        """Poll ``path`` until ``check(body)`` is true; the last body is in the error otherwise."""
+        deadline = time.monotonic() + timeout
+        body: Any = None
+        while time.monotonic() < deadline:
+            try:
+                body = self.get(path)
+                if check(body):
+                    return body
+            except OSError:
+                pass
+            time.sleep(0.1)
+        raise AssertionError(f"{path} never satisfied the check: {body}\n{''.join(self.log[-30:])}")
+
+    def stop(self, grace: float = 20.0) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=grace)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=5)
+
+
+def start_server(tmp: Path, loras: Path, *, civitai_url: str, expected: int, port: int = 0) -> Server:
+    """Start ``standalone.py`` (on a free port unless ``port`` is given: a restart keeps its address) with Civitai at
+    ``civitai_url``; wait until ``expected`` LoRAs are listed."""
+    data_dir = tmp / "data"
+    env = {**os.environ, "LORA_MANAGER_CIVITAI_BASE_URL": civitai_url, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen([sys.executable, str(ROOT / "standalone.py"), "--port", str(port), "--data-dir", str(data_dir),
+                             "--loras", str(loras)], stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
+                            cwd=tmp, env=env)
+    assert proc.stderr is not None
+    log: list[str] = []
+    url = None
+    for _ in range(400):
+        line = proc.stderr.readline()
+        if not line:
+            break
+        log.append(line)
+        match = re.search(r"running at (http://\S+/)", line)
+        if match:
+            url = match.group(1)
+            break
+    if url is None:
+        proc.kill()
+        raise AssertionError("the server did not start:\n" + "".join(log))
+    stream = proc.stderr
+
+    def drain() -> None:  # keep the pipe empty so the server never blocks on logging
+        for line in stream:
+            log.append(line)
+
+    threading.Thread(target=drain, daemon=True).start()
+    server = Server(url=url, proc=proc, loras=loras, data_dir=data_dir, log=log)
+    server.wait_for("/api/lm/loras/list?page_size=1",
+                    lambda body: body["total"] == expected and not body.get("scan_in_progress"), timeout=60)
+    return server
+
+
+def served(tmp: Path, loras: Path, *, civitai_url: str, expected: int) -> Iterator[Server]:
+    """Generator form for fixtures: the server, stopped afterwards."""
+    server = start_server(tmp, loras, civitai_url=civitai_url, expected=expected)
+    try:
+        yield server
+    finally:
+        server.stop()
