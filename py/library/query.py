@@ -155,59 +155,76 @@ def search_predicate(query: ListQuery) -> Callable[[ModelRecord], bool] | None:
     return fuzzy
 
 
-def build_predicates(query: ListQuery, *, any_excluded: bool = True) -> list[Callable[[ModelRecord], bool]]:
-    """Cheapest first, so most records are rejected by an attribute compare."""
-    predicates: list[Callable[[ModelRecord], bool]] = []
+Step = Callable[[Sequence[ModelRecord]], list[ModelRecord]]
+
+
+def _generic(predicate: Callable[[ModelRecord], bool]) -> Step:
+    return lambda records: [r for r in records if predicate(r)]
+
+
+def build_steps(query: ListQuery, *, any_excluded: bool = True) -> list[Step]:
+    """The filters as passes over a list, cheapest and most selective first.
+
+    The common filters are written as inline comprehensions (no function call per record): one pass over
+    100k records then costs a few milliseconds.
+    """
+    steps: list[Step] = []
     if not query.include_excluded and any_excluded:
-        predicates.append(lambda r: not r.exclude)
+        steps.append(lambda rs: [r for r in rs if not r.exclude])
     if query.favorites_only:
-        predicates.append(lambda r: r.favorite)
+        steps.append(lambda rs: [r for r in rs if r.favorite])
     if query.update_available_only:
-        predicates.append(lambda r: r.update_available)
+        steps.append(lambda rs: [r for r in rs if r.update_available])
     if query.civitai_model_id is not None:
         model_id = query.civitai_model_id
-        predicates.append(lambda r: r.civitai_model_id == model_id)
+        steps.append(lambda rs: [r for r in rs if r.civitai_model_id == model_id])
     if query.base_models:
         bases = frozenset(query.base_models)
-        predicates.append(lambda r: r.base_model in bases)
+        steps.append(lambda rs: [r for r in rs if r.base_model in bases])
     if query.sub_types:
         subs = frozenset(s.lower() for s in query.sub_types)
-        predicates.append(lambda r: (r.sub_type or r.model_type) in subs)
+        steps.append(_generic(lambda r: (r.sub_type or r.model_type) in subs))
     if query.first_letter:
         letter = query.first_letter.upper() if query.first_letter.isascii() else query.first_letter
-        predicates.append(lambda r: r.letter == letter)
+        steps.append(lambda rs: [r for r in rs if r.letter == letter])
     if query.folder is not None:
         folder = query.folder.strip("/").casefold()
         if not folder:
             if not query.recursive:
-                predicates.append(lambda r: r.folder_key == "")
+                steps.append(lambda rs: [r for r in rs if not r.folder_key])
         elif query.recursive:
             prefix = folder + "/"
-            predicates.append(lambda r: r.folder_key == folder or r.folder_key.startswith(prefix))
+            steps.append(lambda rs: [r for r in rs if r.folder_key == folder or r.folder_key.startswith(prefix)])
         else:
-            predicates.append(lambda r: r.folder_key == folder)
+            steps.append(lambda rs: [r for r in rs if r.folder_key == folder])
     if query.folder_include:
         includes = tuple(f.strip("/").casefold() for f in query.folder_include)
-        predicates.append(lambda r: any(_in_folder(r.folder_key, f) for f in includes))
+        steps.append(_generic(lambda r: any(_in_folder(r.folder_key, f) for f in includes)))
     if query.folder_exclude:
         excludes = tuple(f.strip("/").casefold() for f in query.folder_exclude)
-        predicates.append(lambda r: not any(_in_folder(r.folder_key, f) for f in excludes))
+        steps.append(_generic(lambda r: not any(_in_folder(r.folder_key, f) for f in excludes)))
     if query.tag_include:
         wanted = frozenset(t.casefold() for t in query.tag_include)
         want_untagged = NO_TAGS in wanted
         wanted_real = wanted - {NO_TAGS}
         if query.tag_logic == "all":
-            predicates.append(lambda r: (not want_untagged or not r.tags_lower) and wanted_real <= r.tags_lower)
+            steps.append(_generic(lambda r: (not want_untagged or not r.tags_lower) and wanted_real <= r.tags_lower))
         else:
-            predicates.append(lambda r: bool(wanted_real & r.tags_lower) or (want_untagged and not r.tags_lower))
+            steps.append(_generic(lambda r: bool(wanted_real & r.tags_lower) or (want_untagged and not r.tags_lower)))
     if query.tag_exclude:
         unwanted = frozenset(t.casefold() for t in query.tag_exclude)
         drop_untagged = NO_TAGS in unwanted
-        predicates.append(lambda r: not (unwanted & r.tags_lower) and not (drop_untagged and not r.tags_lower))
-    search = search_predicate(query)
-    if search is not None:
-        predicates.append(search)
-    return predicates
+        steps.append(_generic(lambda r: not (unwanted & r.tags_lower) and not (drop_untagged and not r.tags_lower)))
+    needle = query.search.strip().casefold()
+    default_fields = query.search_filename and query.search_modelname and not (query.search_tags or
+                                                                               query.search_creator)
+    if needle and default_fields and not query.fuzzy:
+        steps.append(lambda rs: [r for r in rs if needle in r.search_default])
+    else:
+        search = search_predicate(query)
+        if search is not None:
+            steps.append(_generic(search))
+    return steps
 
 
 def _in_folder(folder_key: str, prefix: str) -> bool:
@@ -243,9 +260,9 @@ def run_query(ordered: Callable[[str], Sequence[ModelRecord]], all_records: Call
         matches = [r for r in ordered("name") if r.sha256 in wanted]
         start = (page - 1) * size
         return QueryResult(matches[start:start + size], len(matches), page, size)
-    predicates = build_predicates(query, any_excluded=any_excluded)
+    steps = build_steps(query, any_excluded=any_excluded)
     start = (page - 1) * size
-    if not predicates and query.sort_by in ("name", "date", "size"):
+    if not steps and query.sort_by in ("name", "date", "size"):
         base = ordered(query.sort_by)
         total = len(base)
         if not query.descending:
@@ -255,8 +272,8 @@ def run_query(ordered: Callable[[str], Sequence[ModelRecord]], all_records: Call
     cached = cache.get(version, query) if cache is not None else None
     if cached is None:
         matches: Sequence[ModelRecord] = ordered_records(ordered, all_records, query)
-        for predicate in predicates:
-            matches = [r for r in matches if predicate(r)]
+        for step in steps:
+            matches = step(matches)
         cached = list(matches) if not isinstance(matches, list) else matches
         if cache is not None:
             cache.put(version, query, cached)
