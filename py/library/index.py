@@ -9,7 +9,6 @@ import asyncio
 import heapq
 import json
 import logging
-import sqlite3
 from dataclasses import fields
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence
@@ -17,10 +16,9 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 import aiosqlite
 from sortedcontainers import SortedKeyList
 
-from .aside import SQLITE_COMPANIONS, set_aside
 from .gc_tuning import FREEZE_MIN_OBJECTS, bulk_allocation, freeze_long_lived
 from .records import STORED_FIELDS, ModelRecord
-from .sqlite_setup import prepare
+from .sqlite_setup import open_database
 
 logger = logging.getLogger(__name__)
 
@@ -97,17 +95,7 @@ class LibraryDatabase:
         self.healed_from: Path | None = None
 
     async def open(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            await self._connect_and_migrate()
-        except sqlite3.DatabaseError as exc:
-            await self._close_quietly()
-            self.healed_from = await asyncio.to_thread(set_aside, self.path, str(exc), companions=SQLITE_COMPANIONS)
-            await self._connect_and_migrate()
-
-    async def _connect_and_migrate(self) -> None:
-        self.conn = await aiosqlite.connect(self.path)
-        await prepare(self.conn, MIGRATIONS, "index")
+        self.conn, self.healed_from = await open_database(self.path, MIGRATIONS, "index")
 
     async def _close_quietly(self) -> None:
         if self.conn is not None:

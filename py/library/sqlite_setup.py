@@ -6,10 +6,14 @@ than the program.
 """
 from __future__ import annotations
 
+import asyncio
 import sqlite3
-from typing import Sequence
+from pathlib import Path
+from typing import Any, Sequence
 
 import aiosqlite
+
+from .aside import SQLITE_COMPANIONS, set_aside
 
 PRAGMAS = ("PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL", "PRAGMA busy_timeout=5000")
 HEALABLE = (sqlite3.DatabaseError,)
@@ -52,3 +56,29 @@ def prepare_sync(conn: sqlite3.Connection, migrations: Sequence[str], label: str
         conn.executescript(migrations[number])
         conn.execute(f"PRAGMA user_version={number + 1}")
     conn.commit()
+
+
+async def open_database(path: Path, migrations: Sequence[str], label: str, *,
+                        row_factory: Any = None) -> tuple[aiosqlite.Connection, Path | None]:
+    """Open (creating) a store; a damaged file is set aside and a fresh one made. Returns (connection, aside)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        return await _connect(path, migrations, label, row_factory), None
+    except sqlite3.DatabaseError as exc:
+        aside = await asyncio.to_thread(set_aside, path, str(exc), companions=SQLITE_COMPANIONS)
+        return await _connect(path, migrations, label, row_factory), aside
+
+
+async def _connect(path: Path, migrations: Sequence[str], label: str, row_factory: Any) -> aiosqlite.Connection:
+    conn = await aiosqlite.connect(path)
+    try:
+        if row_factory is not None:
+            conn.row_factory = row_factory
+        await prepare(conn, migrations, label)
+    except BaseException:
+        try:
+            await conn.close()
+        except Exception:  # noqa: BLE001 - closing a broken connection
+            pass
+        raise
+    return conn

@@ -18,8 +18,7 @@ from typing import Any, Iterable
 
 import aiosqlite
 
-from ...library.aside import SQLITE_COMPANIONS, set_aside
-from ...library.sqlite_setup import prepare
+from ...library.sqlite_setup import open_database
 
 logger = logging.getLogger(__name__)
 
@@ -124,18 +123,8 @@ class DownloadStore:
 
     # -- lifecycle -------------------------------------------------------------------------------------
     async def open(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            await self._connect_and_migrate()
-        except sqlite3.DatabaseError as exc:
-            await self._close_quietly()
-            self.healed_from = await asyncio.to_thread(set_aside, self.path, str(exc), companions=SQLITE_COMPANIONS)
-            await self._connect_and_migrate()
-
-    async def _connect_and_migrate(self) -> None:
-        self.conn = await aiosqlite.connect(self.path)
-        self.conn.row_factory = sqlite3.Row
-        await prepare(self.conn, MIGRATIONS, "download store")
+        self.conn, self.healed_from = await open_database(self.path, MIGRATIONS, "download store",
+                                                          row_factory=sqlite3.Row)
 
     async def _close_quietly(self) -> None:
         if self.conn is not None:
