@@ -28,7 +28,7 @@ def form(data: bytes, filename: str, **fields: str) -> FormData:
 
 @pytest.mark.parametrize("name,loras", [
     ("lora.png", ["epiNoiseoffset_v2"]),
-    ("lora_multiple.png", ["theovercomer8sContrastFix_sd15", "epiNoiseoffset_v2"]),
+    ("lora_multiple.png", ["epiNoiseoffset_v2", "theovercomer8sContrastFix_sd15"]),
     ("flux_depth_lora_example.png", ["flux1-depth-dev-lora"]),
     ("hypernetwork_example.png", []),
 ])

@@ -40,7 +40,7 @@ def test_plain_ksampler_graph():
     assert result.to_dict()["checkpoint"]["name"] == "sdxl/juggernaut.safetensors"
 
 
-def test_lora_chain_is_ordered_from_checkpoint_outward():
+def test_lora_chain_is_ordered_from_the_sampler_back():
     graph = base_graph(model_link=("11", 0))
     graph["10"] = node("LoraLoader", lora_name="inner.safetensors", strength_model=0.5, strength_clip=0.25,
                        model=["4", 0], clip=["4", 1])
@@ -49,9 +49,9 @@ def test_lora_chain_is_ordered_from_checkpoint_outward():
                        model=["13", 0], clip=["10", 1])
     graph["13"] = node("ModelSamplingDiscrete", sampling="eps", zsnr=False, model=["12", 0])
     result = read_prompt_graph(graph)
-    assert loras(result) == [("inner.safetensors", 0.5, 0.25), ("sub\\mid.safetensors", 0.7, None),
-                             ("outer.safetensors", 1.0, 1.0)]
-    assert [lora.file_name for lora in result.loras] == ["inner", "mid", "outer"]
+    assert loras(result) == [("outer.safetensors", 1.0, 1.0), ("sub\\mid.safetensors", 0.7, None),
+                             ("inner.safetensors", 0.5, 0.25)]
+    assert [lora.file_name for lora in result.loras] == ["outer", "mid", "inner"]
 
 
 def test_power_lora_loader_and_lora_manager_nodes():
@@ -77,8 +77,8 @@ def test_power_lora_loader_and_lora_manager_nodes():
                        ])
     result = read_prompt_graph(graph)
     assert loras(result) == [
-        ("a.safetensors", 0.9, 0.9), ("b.safetensors", 0.6, 0.3), ("j.safetensors", 1.0, 1.0),
         ("stacked", 0.4, 0.4), ("lm_one", 0.8, 0.6),
+        ("a.safetensors", 0.9, 0.9), ("b.safetensors", 0.6, 0.3), ("j.safetensors", 1.0, 1.0),
     ]
 
 
@@ -87,7 +87,7 @@ def test_lora_manager_text_input_and_syntax_string():
     graph["30"] = node("LoraManagerLoader", model=["31", 0], text="<lora:t1:0.5> <lora:t2:1:0.5>")
     graph["31"] = node("LoraLoaderLM", model=["4", 0], loras="<lora:from_string:0.3>")
     result = read_prompt_graph(graph)
-    assert loras(result) == [("from_string", 0.3, 0.3), ("t1", 0.5, 0.5), ("t2", 1.0, 0.5)]
+    assert loras(result) == [("t1", 0.5, 0.5), ("t2", 1.0, 0.5), ("from_string", 0.3, 0.3)]
 
 
 def test_lora_text_loader_reads_linked_syntax():
@@ -277,7 +277,7 @@ def test_cycles_are_cut():
     graph["3"]["inputs"]["latent_image"] = ["15", 0]
     graph["15"] = node("LatentBlend", samples=["15", 0])
     result = read_prompt_graph(graph)
-    assert loras(result) == [("b.safetensors", 1.0, 1.0), ("a.safetensors", 1.0, 1.0)]
+    assert loras(result) == [("a.safetensors", 1.0, 1.0), ("b.safetensors", 1.0, 1.0)]
     assert result.checkpoint is None
     assert "seed" not in result.gen_params
     assert "size" not in result.gen_params

@@ -19,10 +19,11 @@ EXPECTED = {
         "params": {"prompt": "masterpiece best quality girl", "negative_prompt": "bad hands", "seed": 851616030078638,
                    "steps": 20, "cfg_scale": 8.0, "sampler": "euler", "scheduler": "normal", "size": "512x512"},
     },
-    # Chain: checkpoint -> theovercomer8sContrastFix (node 11) -> epiNoiseoffset (node 10) -> KSampler.
+    # Chain: checkpoint -> theovercomer8sContrastFix (node 11) -> epiNoiseoffset (node 10) -> KSampler;
+    # listed from the sampler back, as ../shared/fixtures/README.md and ComfyUI-Lora-Manager list them.
     "lora_multiple.png": {
-        "loras": [("theovercomer8sContrastFix_sd15.safetensors", 1.0, 1.0),
-                  ("epiNoiseoffset_v2.safetensors", 1.0, 1.0)],
+        "loras": [("epiNoiseoffset_v2.safetensors", 1.0, 1.0),
+                  ("theovercomer8sContrastFix_sd15.safetensors", 1.0, 1.0)],
         "checkpoint": SD15,
         "params": {"prompt": "masterpiece best quality girl", "negative_prompt": "bad hands", "seed": 513173432917412,
                    "steps": 20, "cfg_scale": 8.0, "sampler": "euler", "scheduler": "normal", "size": "512x512"},

@@ -106,7 +106,7 @@ def test_bypassed_lora_passes_through_and_muted_nodes_are_ignored():
                    ("latent_image", "LATENT")], outputs=("LATENT",))
     wf.connect(12, 0, 20, "model")
     result = parse(wf)
-    assert loras(result) == [("first.safetensors", 0.6, 0.6), ("last.safetensors", 0.4, 0.4)]
+    assert loras(result) == [("last.safetensors", 0.4, 0.4), ("first.safetensors", 0.6, 0.6)]
     assert result.checkpoint.name == "ckpt/base.safetensors"
     assert result.gen_params["seed"] == 99
     prompt = workflow_to_prompt(wf.data())
@@ -164,7 +164,7 @@ def test_power_lora_loader_and_lora_manager_widgets():
     ], inputs=[("model", "MODEL"), ("clip", "CLIP")], outputs=("MODEL", "CLIP"))
     wf.connect(4, 0, 40, "model").connect(4, 1, 40, "clip").connect(40, 0, 41, "model").connect(40, 1, 41, "clip")
     result = parse(wf)
-    assert loras(result) == [("p1.safetensors", 0.8, 0.8), ("p3.safetensors", 0.5, 0.2), ("lm", 0.7, 0.7)]
+    assert loras(result) == [("lm", 0.7, 0.7), ("p1.safetensors", 0.8, 0.8), ("p3.safetensors", 0.5, 0.2)]
 
 
 def test_subgraph_is_expanded():

@@ -324,7 +324,8 @@ class _Graph:
         return loras
 
     def model_chain(self, value: Any) -> tuple[list[tuple[str, list[ResourceRef]]], ResourceRef | None]:
-        """Walk ``model`` links from a sampler to the loader: (loader id, LoRAs) from checkpoint outward."""
+        """Walk ``model`` links from a sampler to the loader: (loader id, LoRAs), the loader nearest the sampler
+        first (the order ComfyUI-Lora-Manager reports and ComfyUI's examples list them)."""
         groups: list[tuple[str, list[ResourceRef]]] = []
         checkpoint: ResourceRef | None = None
         seen: set[str] = set()
@@ -341,7 +342,6 @@ class _Graph:
             if loras:
                 groups.append((node.id, loras))
             value = _next_model_link(node.inputs)
-        groups.reverse()
         return groups, checkpoint
 
     # -- samplers -------------------------------------------------------------------------------------------
