@@ -22,11 +22,12 @@ from .sqlite_setup import open_database
 
 logger = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # == len(MIGRATIONS)
 _FIELD_TYPES = {f.name: f.type for f in fields(ModelRecord)}
 _LIST_FIELDS = frozenset({"tags", "trigger_words"})
 _BOOL_FIELDS = frozenset(n for n, t in _FIELD_TYPES.items() if t in ("bool", bool))
-_COLUMNS = ", ".join(STORED_FIELDS)
+_ROW_FIELDS = (*STORED_FIELDS, "name_key")
+_COLUMNS = ", ".join(_ROW_FIELDS)
 
 
 def _column_sql(name: str) -> str:
@@ -45,12 +46,14 @@ MIGRATIONS: list[str] = [
     + ");\nCREATE INDEX IF NOT EXISTS models_type ON models(model_type);\n"
     "CREATE INDEX IF NOT EXISTS models_sha ON models(sha256);\n"
     "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);",
+    # 2: the natural sort key, computed at ingest, so a warm start does not compute it again.
+    "ALTER TABLE models ADD COLUMN name_key TEXT NOT NULL DEFAULT '';",
 ]
 
 
 def record_to_row(record: ModelRecord) -> tuple[Any, ...]:
     row = []
-    for name in STORED_FIELDS:
+    for name in _ROW_FIELDS:
         value = getattr(record, name)
         if name in _LIST_FIELDS:
             value = json.dumps(value, ensure_ascii=False)
@@ -72,7 +75,8 @@ def row_to_record(row: Sequence[Any]) -> ModelRecord:
         values[pos] = json.loads(text) if text and text != "[]" else []
     for pos in _BOOL_POS:
         values[pos] = bool(values[pos])
-    return ModelRecord(*values)
+    name_key = values.pop()
+    return ModelRecord(*values, name_key=name_key or "")
 
 
 def rows_to_records(rows: Iterable[Sequence[Any]]) -> list[ModelRecord]:
@@ -132,7 +136,7 @@ class LibraryDatabase:
         if not rows:
             return
         conn = self._require()
-        placeholders = ", ".join("?" for _ in STORED_FIELDS)
+        placeholders = ", ".join("?" for _ in _ROW_FIELDS)
         await conn.executemany(f"INSERT OR REPLACE INTO models ({_COLUMNS}) VALUES ({placeholders})", rows)
         await conn.commit()
 

@@ -115,7 +115,8 @@ class ModelRecord:
     def refresh_keys(self) -> None:
         self.intern_shared()
         display = self.model_name or self.file_name
-        self.name_key = natural_key(display)
+        if not self.name_key:  # a key read back from the index is kept; ``evolve`` clears it
+            self.name_key = natural_key(display)
         self.search_name = display.casefold()
         self.search_file = self.file_name.casefold()
         self.tags_lower = frozenset(t.casefold() for t in self.tags)
@@ -148,7 +149,7 @@ class ModelRecord:
 
     def evolve(self, **changes: Any) -> "ModelRecord":
         """A changed copy with fresh query keys (records in the projection are replaced, never mutated)."""
-        return replace(self, **changes)
+        return replace(self, **{"name_key": "", **changes})
 
     def identity(self) -> dict[str, Any]:
         """The identity report (parsed once per distinct text and shared: treat it as read-only)."""

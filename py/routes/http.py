@@ -16,6 +16,8 @@ H = TypeVar("H", bound=Handler)
 STATE_CHANGING_ATTR = "_lm_state_changing"
 TRUE_WORDS = ("true", "1", "yes", "on")
 FALSE_WORDS = ("false", "0", "no", "off")
+# The widest whole number the index stores (SQLite INTEGER); anything wider can only be a bad request.
+MAX_INT = 2**63 - 1
 
 
 class ApiError(Exception):
@@ -97,6 +99,8 @@ def optional_int(data: Mapping[str, Any], name: str, default: int | None = None,
         if not clamp:
             raise ApiError(f"Invalid value for {name}: must be at most {high}")
         number = high
+    if not -MAX_INT <= number <= MAX_INT:
+        raise ApiError(f"Invalid value for {name}: the number is too large")
     return number
 
 

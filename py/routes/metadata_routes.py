@@ -10,7 +10,7 @@ from ..services.jobs import JobConflict
 from ..services.metadata.service import MetadataService, ServiceNotReady, remote_error_status
 from ..services.model_service import PAGE_TYPES, ModelNotFound
 from ..services.remote.errors import RemoteError
-from .http import ApiError, json_ok, optional_bool, read_json_object
+from .http import MAX_INT, ApiError, json_ok, optional_bool, read_json_object
 
 if TYPE_CHECKING:
     from ..app import AppContext
@@ -33,6 +33,8 @@ def _positive_int(value: Any, name: str, *, required: bool = True) -> int | None
         raise ApiError(f"Invalid value for {name}: expected a positive integer")
     if number <= 0:
         raise ApiError(f"Invalid value for {name}: expected a positive integer")
+    if number > MAX_INT:
+        raise ApiError(f"Invalid value for {name}: the number is too large")
     return number
 
 

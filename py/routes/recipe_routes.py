@@ -153,7 +153,11 @@ class RecipeRoutes:
         fields: dict[str, str] = {}
         files: dict[str, tuple[bytes, str]] = {}
         if request.content_type == "application/x-www-form-urlencoded":
-            form = await request.post()
+            try:
+                form = await request.post()
+            except (UnicodeDecodeError, ValueError):
+                raise ApiError("The form body could not be read: it is not valid UTF-8 form data", 400,
+                               loras=[]) from None
             return {k: v for k, v in form.items() if isinstance(v, str)}, files
         if not request.content_type.startswith("multipart/"):
             raise ApiError("Send the image as multipart/form-data", 400, loras=[])

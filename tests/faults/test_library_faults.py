@@ -193,3 +193,26 @@ async def test_edit_of_a_model_that_vanished_leaves_no_stray_sidecar(lib_env, ma
     assert resp.status == 404
     assert (await resp.json())["success"] is False
     assert not sidecar.exists()
+
+
+async def test_index_of_an_older_schema_is_migrated_and_kept(tmp_path):
+    import sqlite3
+
+    from lora_manager.py.library.index import MIGRATIONS, LibraryDatabase
+
+    path = tmp_path / "old.sqlite"
+    conn = sqlite3.connect(path)
+    conn.executescript(MIGRATIONS[0])
+    conn.execute("PRAGMA user_version=1")
+    conn.execute("INSERT INTO meta (key, value) VALUES ('kept', 'yes')")
+    conn.commit()
+    conn.close()
+    database = LibraryDatabase(path)
+    await database.open()
+    async with database.conn.execute("PRAGMA user_version") as cursor:
+        assert (await cursor.fetchone())[0] == len(MIGRATIONS)
+    async with database.conn.execute("SELECT value FROM meta WHERE key = 'kept'") as cursor:
+        assert (await cursor.fetchone())[0] == "yes"
+    assert await database.load_records("lora") == []
+    await database.close()
+    assert database.healed_from is None
