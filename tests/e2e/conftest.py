@@ -10,7 +10,6 @@ import re
 import signal
 import subprocess
 import sys
-import threading
 import time
 import urllib.request
 from dataclasses import dataclass, field
@@ -19,6 +18,7 @@ from typing import Any, Iterator
 
 import pytest
 
+from support.e2e_live import read_url_and_drain
 from support.library import lm_sidecar, write_image, write_lora
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -85,28 +85,7 @@ def start_server(tmp: Path, library: Path, *, expected: int) -> LiveServer:
 
 def _attach(proc: subprocess.Popen[str], library: Path, data_dir: Path, *, expected: int) -> LiveServer:
     """Read the URL from the server's log line, keep draining its log, wait for the library to be listed."""
-    assert proc.stderr is not None
-    log: list[str] = []
-    url = None
-    for _ in range(400):
-        line = proc.stderr.readline()
-        if not line:
-            break
-        log.append(line)
-        match = re.search(r"running at (http://\S+/)", line)
-        if match:
-            url = match.group(1)
-            break
-    if url is None:
-        proc.kill()
-        raise AssertionError("the server did not start:\n" + "".join(log))
-    stream = proc.stderr
-
-    def drain() -> None:  # keep the pipe empty so the server never blocks on logging
-        for line in stream:
-            log.append(line)
-
-    threading.Thread(target=drain, daemon=True).start()
+    url, log = read_url_and_drain(proc)
     server = LiveServer(url=url, proc=proc, library=library, data_dir=data_dir, log=log)
     server.wait_for_total(expected)
     return server

@@ -68,19 +68,6 @@ def build_library(models: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    """Headless Chromium for this module only: Playwright's sync API keeps an event loop running while it is
-    open, which would break the asyncio tests that run after this module."""
-    if not CHROMIUM.exists():
-        pytest.skip("/usr/bin/chromium is not installed (apt-get install chromium)")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install playwright)")
-    with sync_api.sync_playwright() as playwright:
-        instance = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield instance
-        instance.close()
-
-
-@pytest.fixture(scope="module")
 def comfy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ComfyFrontendBackend]:
     if frontend_static_dir() is None:
         pytest.skip("comfyui-frontend-package is not installed (pip install comfyui-frontend-package==1.58.1)")

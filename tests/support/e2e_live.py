@@ -87,14 +87,9 @@ class Server:
                 self.proc.wait(timeout=5)
 
 
-def start_server(tmp: Path, loras: Path, *, civitai_url: str, expected: int, port: int = 0) -> Server:
-    """Start ``standalone.py`` (on a free port unless ``port`` is given: a restart keeps its address) with Civitai at
-    ``civitai_url``; wait until ``expected`` LoRAs are listed."""
-    data_dir = tmp / "data"
-    env = {**os.environ, "LORA_MANAGER_CIVITAI_BASE_URL": civitai_url, "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen([sys.executable, str(ROOT / "standalone.py"), "--port", str(port), "--data-dir", str(data_dir),
-                             "--loras", str(loras)], stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
-                            cwd=tmp, env=env)
+def read_url_and_drain(proc: subprocess.Popen[str]) -> tuple[str, list[str]]:
+    """The URL from a standalone server's ``running at`` log line; its log keeps draining in a thread
+    (so the server never blocks on a full pipe) into the returned list."""
     assert proc.stderr is not None
     log: list[str] = []
     url = None
@@ -112,11 +107,23 @@ def start_server(tmp: Path, loras: Path, *, civitai_url: str, expected: int, por
         raise AssertionError("the server did not start:\n" + "".join(log))
     stream = proc.stderr
 
-    def drain() -> None:  # keep the pipe empty so the server never blocks on logging
+    def drain() -> None:
         for line in stream:
             log.append(line)
 
     threading.Thread(target=drain, daemon=True).start()
+    return url, log
+
+
+def start_server(tmp: Path, loras: Path, *, civitai_url: str, expected: int, port: int = 0) -> Server:
+    """Start ``standalone.py`` (on a free port unless ``port`` is given: a restart keeps its address) with Civitai at
+    ``civitai_url``; wait until ``expected`` LoRAs are listed."""
+    data_dir = tmp / "data"
+    env = {**os.environ, "LORA_MANAGER_CIVITAI_BASE_URL": civitai_url, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen([sys.executable, str(ROOT / "standalone.py"), "--port", str(port), "--data-dir", str(data_dir),
+                             "--loras", str(loras)], stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
+                            cwd=tmp, env=env)
+    url, log = read_url_and_drain(proc)
     server = Server(url=url, proc=proc, loras=loras, data_dir=data_dir, log=log)
     server.wait_for("/api/lm/loras/list?page_size=1",
                     lambda body: body["total"] == expected and not body.get("scan_in_progress"), timeout=60)
