@@ -201,7 +201,7 @@ def test_hash_files_cancel_stops_promptly(tmp_path: Path) -> None:
     assert len(hashed) + len(cancelled) == len(paths)
     assert len(hashed) <= 2  # the first file, maybe the one already running when cancel was set
     assert len(cancelled) >= 10
-    assert finished == hashed  # no callback for cancelled files
+    assert sorted(finished) == sorted(hashed)  # no callback for cancelled files (completion order is free)
 
 
 def test_hash_files_with_cancel_already_set(tmp_path: Path) -> None:
