@@ -20,6 +20,18 @@ def card_names(page):
     return page.locator(".model-card:not(.skeleton) .card-name").all_inner_texts()
 
 
+def wait_for_cards(page, expected, selector=".model-card:not(.skeleton) .card-name", timeout=10.0):
+    """The grid is drawn a frame after the count changes: wait until the cards show ``expected`` (any order)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        found = sorted(page.locator(selector).all_inner_texts())
+        if found == sorted(expected) or time.monotonic() > deadline:
+            return found
+        page.wait_for_timeout(50)
+
+
 def test_search_narrows_the_grid_and_the_count(small_server, page):
     open_loras(page, small_server)
     assert page.locator("#count").inner_text() == "10 models"
@@ -37,23 +49,24 @@ def test_filters_base_model_tag_favorites_folder_and_letter(small_server, page):
     open_loras(page, small_server)
     page.locator("#base-model-filters label", has_text="SDXL 1.0").locator("input").check()
     page.wait_for_function("document.querySelector('#count').textContent === '3 models'")
-    assert set(page.locator(".model-card .card-base").all_inner_texts()) == {"SDXL 1.0"}
+    assert wait_for_cards(page, ["SDXL 1.0"] * 3, ".model-card:not(.skeleton) .card-base") == ["SDXL 1.0"] * 3
     page.click("#tag-filters .chip:text-is('painting')")
     page.wait_for_function("document.querySelector('#count').textContent === '2 models'")
-    assert sorted(card_names(page)) == ["Oil Paint", "Watercolor Dream"]
+    assert wait_for_cards(page, ["Oil Paint", "Watercolor Dream"]) == ["Oil Paint", "Watercolor Dream"]
     page.click("#clear-filters")
     page.wait_for_function("document.querySelector('#count').textContent === '10 models'")
     page.check("#favorites-only")
     page.wait_for_function("document.querySelector('#count').textContent === '2 models'")
-    assert sorted(card_names(page)) == ["Anime Lineart", "Steel Robot"]
+    assert wait_for_cards(page, ["Anime Lineart", "Steel Robot"]) == ["Anime Lineart", "Steel Robot"]
     page.uncheck("#favorites-only")
     page.click(".folder-node[data-folder='characters']")
     page.wait_for_function("document.querySelector('#count').textContent === '3 models'")
-    assert sorted(card_names(page)) == ["Brave Knight", "Old Wizard", "Steel Robot"]
+    assert wait_for_cards(page, ["Brave Knight", "Old Wizard", "Steel Robot"]) == [
+        "Brave Knight", "Old Wizard", "Steel Robot"]
     page.click(".folder-node[data-folder='']")
     page.click(".letter[data-letter='Z']")
     page.wait_for_function("document.querySelector('#count').textContent === '1 models'")
-    assert card_names(page) == ["Zebra Stripes"]
+    assert wait_for_cards(page, ["Zebra Stripes"]) == ["Zebra Stripes"]
 
 
 def test_sort_by_name_descending(small_server, page):
