@@ -4,21 +4,16 @@ The Playwright sync API is used from plain ``def`` tests and fixtures (no event 
 """
 from __future__ import annotations
 
-import json
 import os
 import re
-import signal
 import subprocess
 import sys
-import time
-import urllib.request
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
 
-from support.e2e_live import read_url_and_drain
+from support.e2e_live import LiveServer, read_url_and_drain
 from support.library import lm_sidecar, write_image, write_lora
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -26,52 +21,6 @@ CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 UNREACHABLE_CIVITAI = "http://127.0.0.1:9"  # discard port: metadata calls fail fast and clearly
-
-
-@dataclass
-class LiveServer:
-    """One standalone server process and the library it serves."""
-
-    url: str
-    proc: subprocess.Popen[str]
-    library: Path
-    data_dir: Path
-    log: list[str] = field(default_factory=list)
-
-    def get(self, path: str) -> Any:
-        with urllib.request.urlopen(self.url + path.lstrip("/"), timeout=10) as resp:
-            return json.loads(resp.read())
-
-    def post(self, path: str, body: dict[str, Any]) -> Any:
-        request = urllib.request.Request(self.url + path.lstrip("/"), data=json.dumps(body).encode(),
-                                         headers={"Content-Type": "application/json"}, method="POST")
-        with urllib.request.urlopen(request, timeout=10) as resp:
-            return json.loads(resp.read())
-
-    def settings(self) -> dict[str, Any]:
-        return json.loads((self.data_dir / "settings.json").read_text(encoding="utf-8"))
-
-    def wait_for_total(self, total: int, timeout: float = 60.0) -> None:
-        deadline = time.monotonic() + timeout
-        body: Any = None
-        while time.monotonic() < deadline:
-            try:
-                body = self.get("/api/lm/loras/list?page_size=1")
-                if body["total"] == total and not body.get("scan_in_progress"):
-                    return
-            except OSError:
-                pass
-            time.sleep(0.1)
-        raise AssertionError(f"library never reached {total} models: {body}\n{''.join(self.log[-30:])}")
-
-    def stop(self, grace: float = 20.0) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=grace)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=5)
 
 
 def start_server(tmp: Path, library: Path, *, expected: int) -> LiveServer:

@@ -9,7 +9,7 @@ from typing import Any, Iterator
 
 import pytest
 
-from support.e2e_live import Server, ThreadedFakeCivitai, start_server
+from support.e2e_live import LiveServer, ThreadedFakeCivitai, start_server
 from support.library import lm_sidecar, write_lora
 
 pytestmark = pytest.mark.e2e
@@ -25,7 +25,7 @@ def civitai() -> Iterator[Any]:
 
 
 @pytest.fixture
-def live(tmp_path: Path, civitai: Any) -> Iterator[Server]:
+def live(tmp_path: Path, civitai: Any) -> Iterator[LiveServer]:
     loras = tmp_path / "loras"
     write_lora(loras, "existing.safetensors", sidecar=lm_sidecar("existing", model_name="Existing One"))
     server = start_server(tmp_path, loras, civitai_url=civitai.base_url, expected=1)
@@ -48,19 +48,19 @@ def shot(page: Any, tmp_path: Path, name: str) -> None:
     page.screenshot(path=str(target / f"{name}.png"), full_page=True)
 
 
-def open_downloads(page: Any, server: Server) -> None:
+def open_downloads(page: Any, server: LiveServer) -> None:
     page.goto(server.url + "downloads")
     page.wait_for_selector("html[data-ready='true']")
     page.wait_for_selector("#download-url")
 
 
-def look_up(page: Any, url: str, server: Server) -> None:
+def look_up(page: Any, url: str, server: LiveServer) -> None:
     """Look the model up and choose the server's LoRA folder as the destination root."""
     page.fill("#download-url", url)
     page.click("#download-lookup")
     page.wait_for_selector("#start-download:not([disabled])")
-    page.wait_for_selector(f"#download-root option[value='{server.loras.as_posix()}']", state="attached")
-    page.select_option("#download-root", server.loras.as_posix())
+    page.wait_for_selector(f"#download-root option[value='{server.library.as_posix()}']", state="attached")
+    page.select_option("#download-root", server.library.as_posix())
 
 
 def active_item(page: Any) -> Any:
@@ -107,11 +107,11 @@ def test_download_with_live_progress_pause_resume_into_the_library(live, civitai
     history = page.locator("#download-history .history-item[data-status='completed']").first
     history.wait_for()
     assert "Aurora Style" in history.inner_text()
-    files = [p for p in live.loras.rglob("*.safetensors") if p.name != "existing.safetensors"]
+    files = [p for p in live.library.rglob("*.safetensors") if p.name != "existing.safetensors"]
     assert len(files) == 1 and files[0].stat().st_size > FILE_BYTES
     assert files[0].as_posix() in history.inner_text()
     shot(page, tmp_path, "downloads-completed-light")
-    assert not list(live.loras.rglob("*.part"))
+    assert not list(live.library.rglob("*.part"))
     # the new model is in the LoRA grid
     page.goto(live.url + "loras")
     page.wait_for_function("document.querySelector('#count')?.textContent === '2 models'")
@@ -135,7 +135,7 @@ def test_cancel_then_retry_from_the_history(live, civitai, page):
         wait_status(page, "cancelled")
         row = page.locator("#download-history .history-item[data-status='cancelled']").first
         row.wait_for()
-        assert not [p for p in live.loras.rglob("*") if p.is_file() and "Comet" in p.name]
+        assert not [p for p in live.library.rglob("*") if p.is_file() and "Comet" in p.name]
     finally:
         civitai.slow(None)
     item.locator("button[data-action='dismiss']").click()

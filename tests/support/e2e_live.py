@@ -50,18 +50,27 @@ class ThreadedFakeCivitai:
 
 
 @dataclass
-class Server:
-    """A standalone server subprocess and the folders it serves."""
+class LiveServer:
+    """One standalone server subprocess and the LoRA library it serves."""
 
     url: str
     proc: subprocess.Popen[str]
-    loras: Path
+    library: Path
     data_dir: Path
     log: list[str] = field(default_factory=list)
 
     def get(self, path: str) -> Any:
         with urllib.request.urlopen(self.url + path.lstrip("/"), timeout=10) as resp:
             return json.loads(resp.read())
+
+    def post(self, path: str, body: dict[str, Any]) -> Any:
+        request = urllib.request.Request(self.url + path.lstrip("/"), data=json.dumps(body).encode(),
+                                         headers={"Content-Type": "application/json"}, method="POST")
+        with urllib.request.urlopen(request, timeout=10) as resp:
+            return json.loads(resp.read())
+
+    def settings(self) -> dict[str, Any]:
+        return json.loads((self.data_dir / "settings.json").read_text(encoding="utf-8"))
 
     def wait_for(self, path: str, check: Any, timeout: float = 30.0) -> Any:
         """Poll ``path`` until ``check(body)`` is true; the last body is in the error otherwise."""
@@ -76,6 +85,11 @@ class Server:
                 pass
             time.sleep(0.1)
         raise AssertionError(f"{path} never satisfied the check: {body}\n{''.join(self.log[-30:])}")
+
+    def wait_for_total(self, total: int, timeout: float = 60.0) -> None:
+        """Wait until the library lists ``total`` LoRAs and no scan is running."""
+        self.wait_for("/api/lm/loras/list?page_size=1",
+                      lambda body: body["total"] == total and not body.get("scan_in_progress"), timeout=timeout)
 
     def stop(self, grace: float = 20.0) -> None:
         if self.proc.poll() is None:
@@ -115,7 +129,7 @@ def read_url_and_drain(proc: subprocess.Popen[str]) -> tuple[str, list[str]]:
     return url, log
 
 
-def start_server(tmp: Path, loras: Path, *, civitai_url: str, expected: int, port: int = 0) -> Server:
+def start_server(tmp: Path, loras: Path, *, civitai_url: str, expected: int, port: int = 0) -> LiveServer:
     """Start ``standalone.py`` (on a free port unless ``port`` is given: a restart keeps its address) with Civitai at
     ``civitai_url``; wait until ``expected`` LoRAs are listed."""
     data_dir = tmp / "data"
@@ -124,13 +138,12 @@ def start_server(tmp: Path, loras: Path, *, civitai_url: str, expected: int, por
                              "--loras", str(loras)], stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
                             cwd=tmp, env=env)
     url, log = read_url_and_drain(proc)
-    server = Server(url=url, proc=proc, loras=loras, data_dir=data_dir, log=log)
-    server.wait_for("/api/lm/loras/list?page_size=1",
-                    lambda body: body["total"] == expected and not body.get("scan_in_progress"), timeout=60)
+    server = LiveServer(url=url, proc=proc, library=loras, data_dir=data_dir, log=log)
+    server.wait_for_total(expected)
     return server
 
 
-def served(tmp: Path, loras: Path, *, civitai_url: str, expected: int) -> Iterator[Server]:
+def served(tmp: Path, loras: Path, *, civitai_url: str, expected: int) -> Iterator[LiveServer]:
     """Generator form for fixtures: the server, stopped afterwards."""
     server = start_server(tmp, loras, civitai_url=civitai_url, expected=expected)
     try:
