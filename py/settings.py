@@ -68,6 +68,10 @@ class Settings:
     recipes_dir: str = ""
     trash_retention_days: int = 7
     display_name: str = "model_name"
+    skip_previously_downloaded_model_versions: bool = False
+    download_skip_base_models: list[str] = field(default_factory=list)
+    example_images_path: str = ""
+    download_example_images: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -92,6 +96,10 @@ class Settings:
                 "recipes_dir": self.recipes_dir,
                 "trash_retention_days": self.trash_retention_days,
                 "display_name": self.display_name,
+                "skip_previously_downloaded_model_versions": self.skip_previously_downloaded_model_versions,
+                "download_skip_base_models": list(self.download_skip_base_models),
+                "example_images_path": self.example_images_path,
+                "download_example_images": self.download_example_images,
             }
         )
         return data
@@ -139,6 +147,14 @@ class Settings:
             problems.append("recipes_dir must be an absolute path (or empty for the default)")
         settings.trash_retention_days = _int(data, "trash_retention_days", 7, 1, 3650, problems)
         settings.display_name = _choice(data, "display_name", "model_name", DISPLAY_NAMES, problems)
+        settings.skip_previously_downloaded_model_versions = _bool(
+            data, "skip_previously_downloaded_model_versions", False, problems
+        )
+        settings.download_skip_base_models = _string_list(data, "download_skip_base_models", problems)
+        settings.example_images_path = _string(data, "example_images_path", "", problems)
+        if settings.example_images_path and not os.path.isabs(settings.example_images_path):
+            problems.append("example_images_path must be an absolute path (or empty for none)")
+        settings.download_example_images = _bool(data, "download_example_images", False, problems)
         if problems:
             raise SettingsError(problems)
         return settings
@@ -284,6 +300,14 @@ def _bool(data: Mapping[str, Any], key: str, default: bool, problems: list[str])
         problems.append(f"{key} must be true or false")
         return default
     return value
+
+
+def _string_list(data: Mapping[str, Any], key: str, problems: list[str]) -> list[str]:
+    value = data.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        problems.append(f"{key} must be a list of strings")
+        return []
+    return list(dict.fromkeys(item.strip() for item in value if item.strip()))
 
 
 def _choice(data: Mapping[str, Any], key: str, default: str, choices: tuple[str, ...], problems: list[str]) -> str:
