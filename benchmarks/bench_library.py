@@ -145,10 +145,14 @@ async def _warm_start(data_dir: Path, root: Path, n: int) -> dict[str, float]:
         "name_desc": ListQuery(page_size=100, descending=True),
         "date": ListQuery(page_size=100, sort_by="date", descending=True),
         "size": ListQuery(page_size=100, sort_by="size"),
+        "usage": ListQuery(page_size=100, sort_by="usage", descending=True),
+        "random": ListQuery(page_size=100, sort_by="random", random_seed="7"),
         "page_50": ListQuery(page=50, page_size=100),
         "filter_base": ListQuery(page_size=100, base_models=("SDXL 1.0",)),
         "filter_folder": ListQuery(page_size=100, folder="group_007"),
+        "filter_base_date_desc": ListQuery(page_size=100, sort_by="date", descending=True, base_models=("SD 1.5",)),
         "search": ListQuery(page_size=100, search="portrait"),
+        "search_in_folder": ListQuery(page_size=100, search="city", folder="group_007"),
         "search_fuzzy": ListQuery(page_size=100, search="portrit", fuzzy=True),
     }
     from dataclasses import replace

@@ -6,16 +6,20 @@ one row and one projection entry: O(log N), never a rebuild of the whole list.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import heapq
 import json
 import logging
 from dataclasses import fields
+from operator import attrgetter
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import aiosqlite
+import numpy as np
 from sortedcontainers import SortedKeyList
 
+from .columns import ColumnIndex
 from .gc_tuning import FREEZE_MIN_OBJECTS, bulk_allocation, freeze_long_lived
 from .records import STORED_FIELDS, ModelRecord
 from .sqlite_setup import open_database
@@ -173,7 +177,8 @@ def interruptible_sorted(values: Iterable[ModelRecord], key: Callable[[ModelReco
 
 
 class ModelProjection:
-    """The in-memory view queries run on: records by path plus one sorted list per sort key."""
+    """The in-memory view queries run on: records by path, one sorted list per sort key, and the column
+    arrays that filters run on (``columns``), all kept in step by ``put`` and ``remove``."""
 
     def __init__(self, records: Iterable[ModelRecord] = ()):
         self._by_path: dict[str, ModelRecord] = {}
@@ -182,6 +187,9 @@ class ModelProjection:
         self.excluded = 0
         self._by_sha: dict[str, set[str]] = {}
         self._by_version: dict[int, set[str]] = {}
+        self.columns = ColumnIndex()
+        self._orders: dict[tuple[str, str], np.ndarray] = {}
+        self._orders_version = -1
         self.replace_all(records)
 
     def replace_all(self, records: Iterable[ModelRecord]) -> None:
@@ -193,6 +201,7 @@ class ModelProjection:
             self._link(record)
         for name, key in SORT_KEYS.items():
             self._sorted[name] = SortedKeyList(interruptible_sorted(self._by_path.values(), key), key=key)
+        self.columns.load(self._by_path.values())
         self.version += 1
 
     def _link(self, record: ModelRecord) -> None:
@@ -240,6 +249,7 @@ class ModelProjection:
         self._by_path[record.file_path] = record
         for sorted_list in self._sorted.values():
             sorted_list.add(record)
+        self.columns.put(record)
         self.version += 1
 
     def remove(self, path: str) -> ModelRecord | None:
@@ -249,12 +259,50 @@ class ModelProjection:
             self._unlink(old)
             for sorted_list in self._sorted.values():
                 sorted_list.remove(old)
+            self.columns.remove(path)
             self.version += 1
         return old
 
     def ordered(self, sort_key: str) -> Sequence[ModelRecord]:
         """Records in ascending order of a maintained sort key."""
         return self._sorted[sort_key]
+
+    def order(self, sort_by: str, seed: str = "") -> np.ndarray:
+        """Slots of every record in ascending order of ``sort_by`` (name, date, size, usage, random),
+        built once per projection version and sort (a 100k-model order costs ~10 ms to build)."""
+        if self._orders_version != self.version:
+            self._orders = {}
+            self._orders_version = self.version
+        key = (sort_by, seed if sort_by == "random" else "")
+        found = self._orders.get(key)
+        if found is None:
+            found = self._orders[key] = self._build_order(sort_by, seed)
+        return found
+
+    def _build_order(self, sort_by: str, seed: str) -> np.ndarray:
+        if sort_by in self._sorted:
+            records = self._sorted[sort_by]
+            return np.fromiter(map(_SLOT, records), dtype=np.int64, count=len(records))
+        if sort_by == "usage":  # most used last; ties in name order
+            by_name = self.order("name")
+            return by_name[np.argsort(self.columns.usage[by_name], kind="stable")]
+        # random: a seeded shuffle of the name order, so every page of one seed reads the same order
+        digest = hashlib.sha256((seed or "0").encode("utf-8", "surrogatepass")).digest()
+        return np.random.default_rng(int.from_bytes(digest[:8], "big")).permutation(self.order("name"))
+
+    def warm_orders(self) -> None:
+        """Build the common orders ahead of the first filtered request (after a load)."""
+        for name in SORT_KEYS:
+            self.order(name)
+
+
+_SLOT = attrgetter("slot")
+
+
+def _loaded_projection(records: list[ModelRecord]) -> ModelProjection:
+    projection = ModelProjection(records)
+    projection.warm_orders()
+    return projection
 
 
 class ModelIndex:
@@ -269,7 +317,7 @@ class ModelIndex:
         """Warm start: decoding rows and building the sorted orders happen in a worker thread."""
         with bulk_allocation(freeze=False):
             records = await self.database.load_records(self.model_type)
-            self.projection = await asyncio.to_thread(ModelProjection, records)
+            self.projection = await asyncio.to_thread(_loaded_projection, records)
         if len(records) >= FREEZE_MIN_OBJECTS:
             freeze_long_lived()
         return len(self.projection)

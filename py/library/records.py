@@ -108,6 +108,7 @@ class ModelRecord:
     tags_lower: frozenset[str] = field(default=frozenset(), compare=False)
     search_default: str = field(default="", compare=False)  # file name + display name: the default search fields
     search_tokens: tuple[str, ...] = field(default=(), compare=False)  # words for fuzzy matching
+    slot: int = field(default=-1, compare=False, repr=False)  # position in the projection's columns
 
     def __post_init__(self) -> None:
         self.refresh_keys()

@@ -402,8 +402,7 @@ class ModelService:
     # -- queries ---------------------------------------------------------------------------------
     def list_models(self, query: ListQuery) -> QueryResult:
         projection = self._require_index().projection
-        return run_query(projection.ordered, projection.values, query, any_excluded=projection.excluded > 0,
-                         cache=self._query_cache, version=projection.version)
+        return run_query(projection, query, cache=self._query_cache)
 
     def all_records(self) -> list[ModelRecord]:
         return list(self._require_index().projection.values())

@@ -1,5 +1,11 @@
-"""Hypothesis: sort orders hold, filters are exact, and paging never repeats or skips an item."""
+"""Hypothesis: sort orders hold, filters are exact, and paging never repeats or skips an item.
+
+The column-based query engine is checked against a plain reading of the filter rules over the records
+(``expected_matches``), for random libraries, random queries and random edits.
+"""
 from __future__ import annotations
+
+from dataclasses import replace
 
 from hypothesis import given, settings, strategies as st
 
@@ -10,13 +16,17 @@ from lora_manager.py.library.records import ModelRecord, natural_key
 names = st.text(alphabet="abcXYZ019 _-漢", min_size=1, max_size=8)
 records = st.lists(
     st.builds(
-        lambda i, name, size, mtime, base, tags, fav, folder: ModelRecord(
+        lambda i, name, size, mtime, base, tags, fav, folder, extra: ModelRecord(
             file_path=f"/lib/{folder}/{i}_{name}.safetensors", model_type="lora", root="/lib", folder=folder,
             file_name=f"{name}", extension=".safetensors", size=size, mtime_ns=mtime, base_model=base,
-            tags=tags, favorite=fav),
+            tags=tags, favorite=fav, **extra),
         st.integers(0, 10**6), names, st.integers(0, 1000), st.integers(0, 1000),
         st.sampled_from(["SD 1.5", "SDXL 1.0", "Flux.1 D"]), st.lists(st.sampled_from(["a", "b", "c"]), max_size=2),
-        st.booleans(), st.sampled_from(["", "x", "x/y", "z"])),
+        st.booleans(), st.sampled_from(["", "x", "x/y", "z", "X/Y2"]),
+        st.fixed_dictionaries({}, optional={
+            "exclude": st.booleans(), "model_name": names, "creator": st.sampled_from(["", "Ann", "bob"]),
+            "sub_type": st.sampled_from(["", "locon", "dora"]), "civitai_model_id": st.sampled_from([None, 1, 2]),
+            "update_available": st.booleans(), "usage_count": st.integers(0, 3)})),
     max_size=40, unique_by=lambda r: r.file_path,
 )
 queries = st.builds(
@@ -27,13 +37,85 @@ queries = st.builds(
     tag_include=st.sampled_from([(), ("a",), ("a", "b"), ("__no_tags__",)]),
     tag_logic=st.sampled_from(["any", "all"]), favorites_only=st.booleans(), search=st.sampled_from(["", "a", "x"]),
 )
+wide_queries = st.builds(
+    ListQuery, page_size=st.just(500), sort_by=st.sampled_from(["name", "date", "size", "usage"]),
+    descending=st.booleans(), folder=st.sampled_from([None, "", "x", "x/y", "/X/"]), recursive=st.booleans(),
+    folder_include=st.sampled_from([(), ("x",), ("z", "x/y")]), folder_exclude=st.sampled_from([(), ("x/y",)]),
+    search=st.sampled_from(["", "a", "x", "ann", "b", "_"]), search_filename=st.booleans(),
+    search_modelname=st.booleans(), search_tags=st.booleans(), search_creator=st.booleans(),
+    base_models=st.sampled_from([(), ("SD 1.5",), ("SDXL 1.0", "Flux.1 D"), ("nope",)]),
+    sub_types=st.sampled_from([(), ("LoCon",), ("lora", "dora")]),
+    tag_include=st.sampled_from([(), ("a",), ("A", "b"), ("__no_tags__",), ("__no_tags__", "c")]),
+    tag_exclude=st.sampled_from([(), ("b",), ("__no_tags__",)]), tag_logic=st.sampled_from(["any", "all"]),
+    favorites_only=st.booleans(), update_available_only=st.booleans(), first_letter=st.sampled_from(["", "A", "#"]),
+    include_excluded=st.booleans(), civitai_model_id=st.sampled_from([None, 1]),
+)
+
+
+def _in(folder_key: str, prefix: str) -> bool:
+    return not prefix or folder_key == prefix or folder_key.startswith(prefix + "/")
+
+
+def expected_matches(recs: list[ModelRecord], q: ListQuery) -> list[ModelRecord]:
+    """The filter rules read literally, one record at a time, then the sort."""
+    def keep(r: ModelRecord) -> bool:
+        folder_key = r.folder.casefold()
+        tags = {t.casefold() for t in r.tags}
+        if r.exclude and not q.include_excluded:
+            return False
+        if q.favorites_only and not r.favorite or q.update_available_only and not r.update_available:
+            return False
+        if q.civitai_model_id is not None and r.civitai_model_id != q.civitai_model_id:
+            return False
+        if q.base_models and r.base_model not in q.base_models:
+            return False
+        if q.sub_types and (r.sub_type or r.model_type) not in {s.lower() for s in q.sub_types}:
+            return False
+        if q.first_letter and r.letter != q.first_letter:
+            return False
+        if q.folder is not None:
+            wanted = q.folder.strip("/").casefold()
+            if q.recursive and not _in(folder_key, wanted) or not q.recursive and folder_key != wanted:
+                return False
+        if q.folder_include and not any(_in(folder_key, f.strip("/").casefold()) for f in q.folder_include):
+            return False
+        if any(_in(folder_key, f.strip("/").casefold()) for f in q.folder_exclude):
+            return False
+        if q.tag_include:
+            wanted_tags = {t.casefold() for t in q.tag_include}
+            untagged = "__no_tags__" in wanted_tags
+            real = wanted_tags - {"__no_tags__"}
+            if q.tag_logic == "all":
+                if untagged and tags or not real <= tags:
+                    return False
+            elif not (real & tags or untagged and not tags):
+                return False
+        unwanted = {t.casefold() for t in q.tag_exclude}
+        if unwanted & tags or "__no_tags__" in unwanted and not tags:
+            return False
+        needle = q.search.strip().casefold()
+        if needle:
+            texts = [text for text, on in ((r.file_name, q.search_filename), (r.model_name or r.file_name,
+                     q.search_modelname), (" ".join(sorted(tags)), q.search_tags), (r.creator, q.search_creator)) if on]
+            if not any(needle in text.casefold() for text in texts):
+                return False
+        return True
+
+    matches = [r for r in recs if keep(r)]
+    if q.sort_by == "usage":
+        matches.sort(key=lambda r: (r.usage_count, natural_key(r.model_name or r.file_name), r.file_path))
+    else:
+        key = {"name": lambda r: (natural_key(r.model_name or r.file_name), r.file_path),
+               "date": lambda r: (r.mtime_ns, r.file_path), "size": lambda r: (r.size, r.file_path)}[q.sort_by]
+        matches.sort(key=key)
+    return matches[::-1] if q.descending else matches
 
 
 def all_pages(projection: ModelProjection, query: ListQuery) -> tuple[list[ModelRecord], int]:
     seen: list[ModelRecord] = []
-    first = run_query(projection.ordered, projection.values, query)
+    first = run_query(projection, query)
     for page in range(1, first.total_pages + 1):
-        result = run_query(projection.ordered, projection.values, ListQuery(**{**query.__dict__, "page": page}))
+        result = run_query(projection, ListQuery(**{**query.__dict__, "page": page}))
         assert result.total == first.total
         seen.extend(result.items)
     return seen, first.total
@@ -46,8 +128,7 @@ def test_paging_never_repeats_or_skips(recs, query):
     seen, total = all_pages(projection, query)
     paths = [r.file_path for r in seen]
     assert len(paths) == len(set(paths)) == total
-    everything = run_query(projection.ordered, projection.values, ListQuery(**{**query.__dict__, "page": 1,
-                                                                              "page_size": 500}))
+    everything = run_query(projection, ListQuery(**{**query.__dict__, "page": 1, "page_size": 500}))
     assert paths == [r.file_path for r in everything.items]
 
 
@@ -55,8 +136,7 @@ def test_paging_never_repeats_or_skips(recs, query):
 @given(records, st.sampled_from(["name", "date", "size"]), st.booleans())
 def test_sort_orders_hold(recs, field, descending):
     projection = ModelProjection(recs)
-    result = run_query(projection.ordered, projection.values,
-                       ListQuery(page_size=500, sort_by=field, descending=descending))
+    result = run_query(projection, ListQuery(page_size=500, sort_by=field, descending=descending, include_excluded=True))
     key = {"name": lambda r: r.name_key, "date": lambda r: r.mtime_ns, "size": lambda r: r.size}[field]
     keys = [key(r) for r in result.items]
     assert keys == sorted(keys, reverse=descending)
@@ -67,7 +147,7 @@ def test_sort_orders_hold(recs, field, descending):
 @given(records, queries)
 def test_filters_are_exact(recs, query):
     projection = ModelProjection(recs)
-    result = run_query(projection.ordered, projection.values, ListQuery(**{**query.__dict__, "page_size": 500}))
+    result = run_query(projection, ListQuery(**{**query.__dict__, "page_size": 500}))
     for record in result.items:
         if query.favorites_only:
             assert record.favorite
@@ -113,11 +193,57 @@ def test_cached_pages_equal_fresh_results_and_follow_changes(recs, query, more):
     projection = ModelProjection(recs)
     cache = QueryCache(size=2)
     for _ in range(2):  # the second round is served from the cache
-        cached = run_query(projection.ordered, projection.values, query, cache=cache, version=projection.version)
-        fresh = run_query(projection.ordered, projection.values, query)
+        cached = run_query(projection, query, cache=cache)
+        fresh = run_query(projection, query)
         assert [r.file_path for r in cached.items] == [r.file_path for r in fresh.items]
         assert cached.total == fresh.total
     for record in more:
         projection.put(record)
-    after = run_query(projection.ordered, projection.values, query, cache=cache, version=projection.version)
-    assert after.total == run_query(projection.ordered, projection.values, query).total
+    after = run_query(projection, query, cache=cache)
+    assert after.total == run_query(projection, query).total
+
+
+@settings(max_examples=300, deadline=None)
+@given(records, wide_queries)
+def test_every_filter_matches_the_rules_read_literally(recs, query):
+    result = run_query(ModelProjection(recs), query)
+    assert [r.file_path for r in result.items] == [r.file_path for r in expected_matches(recs, query)]
+
+
+@settings(max_examples=150, deadline=None)
+@given(records, records, wide_queries, st.data())
+def test_filters_follow_edits_and_removals(first, second, query, data):
+    projection = ModelProjection(first)
+    run_query(projection, query)  # builds the order arrays of the first version
+    for record in second:
+        projection.put(record)
+    for record in first[::2]:
+        projection.remove(record.file_path)
+    for record in list(projection.values())[::3]:
+        projection.put(record.evolve(tags=data.draw(st.lists(st.sampled_from(["a", "b", "c"]), max_size=2)),
+                                     favorite=not record.favorite, exclude=False))
+    expected = expected_matches(list(projection.values()), query)
+    assert [r.file_path for r in run_query(projection, query).items] == [r.file_path for r in expected]
+
+
+@settings(max_examples=100, deadline=None)
+@given(records, st.text(max_size=4), st.text(max_size=4))
+def test_random_order_is_a_stable_permutation_per_seed(recs, seed, other):
+    projection = ModelProjection(recs)
+    query = ListQuery(page_size=500, sort_by="random", random_seed=seed, include_excluded=True)
+    first = [r.file_path for r in run_query(projection, query).items]
+    assert first == [r.file_path for r in run_query(projection, query).items]
+    assert sorted(first) == sorted(r.file_path for r in recs)
+    shuffled = [r.file_path for r in run_query(projection, replace(query, random_seed=other)).items]
+    assert sorted(shuffled) == sorted(first)
+
+
+def test_fuzzy_search_applies_after_the_other_filters():
+    recs = [ModelRecord(file_path=f"/lib/{i}.safetensors", model_type="lora", root="/lib", folder="",
+                        file_name=name, extension=".safetensors", size=1, mtime_ns=i, favorite=i < 2)
+            for i, name in enumerate(["portrait_style", "portrit_detail", "landscape", "portrait_film"])]
+    projection = ModelProjection(recs)
+    everything = run_query(projection, ListQuery(page_size=50, search="portrait", fuzzy=True))
+    assert [r.file_name for r in everything.items] == ["portrait_film", "portrait_style", "portrit_detail"]
+    favourites = run_query(projection, ListQuery(page_size=50, search="portrait", fuzzy=True, favorites_only=True))
+    assert [r.file_name for r in favourites.items] == ["portrait_style", "portrit_detail"]
