@@ -305,8 +305,9 @@ def _parse_file_id(value: Any) -> int | None:
         return None
     if isinstance(value, int):
         return value
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value.strip())
+    text = value.strip() if isinstance(value, str) else ""
+    if text.isascii() and text.isdigit():  # '²' is a digit to str.isdigit but not to int()
+        return int(text)
     return None
 
 
