@@ -64,7 +64,8 @@ def test_selection_is_always_one_of_the_files(files, file_id, type_, format_, si
 
     # the rule, step by step
     wanted = file_id if isinstance(file_id, int) and not isinstance(file_id, bool) else (
-        int(file_id) if isinstance(file_id, str) and file_id.strip().isdigit() else None)
+        int(file_id) if isinstance(file_id, str) and file_id.strip().isascii() and file_id.strip().isdigit()
+        else None)
     by_id = [f for f in candidates if f["id"] == wanted]
     primary = primary_file(version)
     if by_id:
