@@ -14,7 +14,7 @@ from typing import Any
 from aiohttp import web
 
 from .library.index import LibraryDatabase
-from .routes.middleware import api_middleware
+from .routes.middleware import STARTUP_GATE, api_middleware
 from .services.events import EventHub
 from .services.jobs import JobManager
 from .services.model_service_factory import ModelServiceFactory
@@ -45,7 +45,9 @@ class AppContext:
     services: dict[str, Any] = field(default_factory=dict)
     components: dict[str, Any] = field(default_factory=dict)  # area services (downloads, lifecycle, recipes...)
     route_errors: dict[str, str] = field(default_factory=dict)
+    fully_started: asyncio.Event = field(default_factory=asyncio.Event)
     _started: bool = False
+    _finishing: "asyncio.Task[None] | None" = None
 
     @property
     def settings(self) -> Settings:
@@ -70,8 +72,14 @@ class AppContext:
     def service(self, model_type: str) -> Any:
         return self.services[model_type]
 
-    async def start(self) -> None:
-        """Bind the event hub and start every model service (warm start from the index, then validate)."""
+    async def start(self, *, early: bool = False) -> None:
+        """Bind the event hub and start every model service (warm start from the index, then validate), then
+        the area components.
+
+        With ``early`` this returns as soon as the index database is open: the model projections load and the
+        components start in the background, listings are served from the database meanwhile, and other API
+        requests wait for ``fully_started`` (see the API middleware).
+        """
         if self._started:
             return
         self._started = True
@@ -84,14 +92,27 @@ class AppContext:
                            "and is being rebuilt from the files on disk",
             })
         for service in self.services.values():
-            await service.start()
+            await service.start(early=early)
+        if early:
+            self._finishing = asyncio.create_task(self._start_components(), name="lm-start-components")
+        else:
+            await self._start_components()
+
+    async def _start_components(self) -> None:
+        for service in self.services.values():
+            await service.ready.wait()
         for component in self.components.values():
             await component.start()
+        self.fully_started.set()
 
     async def close(self) -> None:
         if not self._started:
             return
         self._started = False
+        if self._finishing is not None and not self._finishing.done():
+            self._finishing.cancel()
+            await asyncio.gather(self._finishing, return_exceptions=True)
+        self.fully_started.clear()
         for component in reversed(list(self.components.values())):
             await component.close()
         await self.jobs.shutdown()
@@ -173,9 +194,13 @@ def _slug(name: str) -> str:
     return "".join(c if c.isalnum() or c in "-_" else "_" for c in name) or "library"
 
 
-def attach_to_app(app: web.Application, context: AppContext) -> None:
-    """Add the middleware, every route table and the start/stop hooks to an app (ours or ComfyUI's)."""
+def attach_to_app(app: web.Application, context: AppContext, *, early: bool = False) -> None:
+    """Add the middleware, every route table and the start/stop hooks to an app (ours or ComfyUI's).
+
+    ``early`` starts serving before the library projections are loaded (see ``AppContext.start``).
+    """
     app[CONTEXT_KEY] = context
+    app[STARTUP_GATE] = context.fully_started
     if not app.frozen:
         app.middlewares.append(api_middleware)
     for module in route_modules():
@@ -186,7 +211,7 @@ def attach_to_app(app: web.Application, context: AppContext) -> None:
     logger.debug("Model routes registered for: %s", ", ".join(registered))
 
     async def _on_startup(_app: web.Application) -> None:
-        await context.start()
+        await context.start(early=early)
 
     async def _on_shutdown(_app: web.Application) -> None:
         await context.close()
@@ -195,8 +220,9 @@ def attach_to_app(app: web.Application, context: AppContext) -> None:
     app.on_shutdown.append(_on_shutdown)
 
 
-def build_app(context: AppContext, *, client_max_size: int = 256 * 1024 * 1024) -> web.Application:
+def build_app(context: AppContext, *, client_max_size: int = 256 * 1024 * 1024,
+              early: bool = False) -> web.Application:
     """A standalone aiohttp app serving the whole API and UI."""
     app = web.Application(client_max_size=client_max_size, handler_args={"max_line_size": 65536, "max_field_size": 65536})
-    attach_to_app(app, context)
+    attach_to_app(app, context, early=early)
     return app

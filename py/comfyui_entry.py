@@ -49,7 +49,7 @@ def attach_to_comfyui(environ: Any = os.environ) -> AppContext | None:
         return None
     paths = resolve_runtime_paths(environ.get("LORA_MANAGER_SETTINGS"), environ.get("LORA_MANAGER_DATA_DIR"), environ)
     context = create_context(paths, extra_roots=comfyui_roots(folder_paths))
-    attach_to_app(instance.app, context)
+    attach_to_app(instance.app, context, early=True)
     nodes_runtime.bind(context, getattr(instance, "loop", None))
     logger.info("LoRA Manager attached to ComfyUI (settings: %s)", paths.settings_path)
     return context

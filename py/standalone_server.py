@@ -99,7 +99,7 @@ class StandaloneServer:
 
     async def start(self) -> str:
         self.context = await asyncio.to_thread(prepare_context, self.options)
-        app = build_app(self.context)
+        app = build_app(self.context, early=True)
         app.router.add_routes(standalone_route_table(self.context))
         self.runner = web.AppRunner(app, handler_cancellation=False, access_log=None)
         await self.runner.setup()

@@ -135,6 +135,36 @@ class LibraryDatabase:
                 records.extend(await asyncio.to_thread(rows_to_records, rows))
         return records
 
+    async def count_rows(self, model_type: str) -> int:
+        conn = self._require()
+        async with conn.execute("SELECT count(*) FROM models WHERE model_type = ?", (model_type,)) as cursor:
+            row = await cursor.fetchone()
+        return int(row[0]) if row else 0
+
+    async def page_rows(self, model_type: str, sort_by: str, descending: bool, limit: int, offset: int,
+                        include_excluded: bool) -> tuple[list[ModelRecord], int] | None:
+        """One page of an unfiltered listing straight from SQLite, in the projection's order.
+
+        Why: at 100k models the projection takes seconds to load; this answers the first listing meanwhile.
+        ``None`` when rows written before the stored name key existed would sort wrongly.
+        """
+        column = _SQL_SORT[sort_by]
+        direction = "DESC" if descending else "ASC"
+        where = "model_type = ?" + ("" if include_excluded else " AND exclude = 0")
+        conn = self._require()
+        if sort_by == "name":
+            async with conn.execute(f"SELECT 1 FROM models WHERE {where} AND name_key = '' LIMIT 1",
+                                    (model_type,)) as cursor:
+                if await cursor.fetchone():
+                    return None
+        async with conn.execute(f"SELECT count(*) FROM models WHERE {where}", (model_type,)) as cursor:
+            total = int((await cursor.fetchone())[0])
+        async with conn.execute(
+            f"SELECT {_COLUMNS} FROM models WHERE {where} ORDER BY {column} {direction}, file_path {direction} "
+            "LIMIT ? OFFSET ?", (model_type, limit, offset)) as cursor:
+            rows = list(await cursor.fetchall())
+        return rows_to_records(rows), total
+
     async def upsert(self, records: Iterable[ModelRecord]) -> None:
         rows = [record_to_row(r) for r in records]
         if not rows:
@@ -157,6 +187,8 @@ class LibraryDatabase:
         await conn.execute("DELETE FROM models WHERE model_type = ?", (model_type,))
         await conn.commit()
 
+
+_SQL_SORT = {"name": "name_key", "date": "mtime_ns", "size": "size"}  # the columns of SORT_KEYS, same order
 
 SORT_KEYS: dict[str, Callable[[ModelRecord], Any]] = {
     "name": lambda r: (r.name_key, r.file_path),

@@ -96,6 +96,16 @@ class QueryResult:
         self.total_pages = math.ceil(self.total / self.page_size) if self.page_size else 0
 
 
+def is_unfiltered(query: ListQuery) -> bool:
+    """A plain listing in a maintained order (name, date, size): no filter, search or hash."""
+    plain = replace(query, page=1, page_size=ListQuery.page_size, descending=False,
+                    include_excluded=False, recursive=ListQuery.recursive)
+    if not query.search.strip():  # the search options mean nothing without a search
+        plain = replace(plain, search="", fuzzy=False, search_filename=True, search_modelname=True,
+                        search_tags=False, search_creator=False)
+    return query.sort_by in ("name", "date", "size") and replace(plain, sort_by="name") == ListQuery()
+
+
 def parse_sort(value: str | None) -> tuple[str, bool, str]:
     """``name``, ``date:desc``, ``random:42`` -> (field, descending, seed). Unknown fields sort by name."""
     text = (value or "name").strip()

@@ -14,6 +14,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 H = TypeVar("H", bound=Handler)
 
 STATE_CHANGING_ATTR = "_lm_state_changing"
+SERVES_WHILE_LOADING_ATTR = "_lm_serves_while_loading"
 TRUE_WORDS = ("true", "1", "yes", "on")
 FALSE_WORDS = ("false", "0", "no", "off")
 # The widest whole number the index stores (SQLite INTEGER); anything wider can only be a bad request.
@@ -52,6 +53,16 @@ def state_changing(handler: H) -> H:
 
 def is_state_changing(handler: Any) -> bool:
     return bool(getattr(handler, STATE_CHANGING_ATTR, False))
+
+
+def serves_while_loading(handler: H) -> H:
+    """Mark a handler that answers while the library is still loading (all others wait for the start)."""
+    setattr(handler, SERVES_WHILE_LOADING_ATTR, True)
+    return handler
+
+
+def is_served_while_loading(handler: Any) -> bool:
+    return bool(getattr(handler, SERVES_WHILE_LOADING_ATTR, False))
 
 
 async def read_json_object(request: web.Request) -> dict[str, Any]:

@@ -4,12 +4,13 @@ The middlewares only act on this project's paths, because inside ComfyUI they si
 """
 from __future__ import annotations
 
+import asyncio
 import logging
 from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from .http import ApiError, Handler, is_state_changing, json_error
+from .http import ApiError, Handler, is_served_while_loading, is_state_changing, json_error
 
 logger = logging.getLogger(__name__)
 
@@ -17,6 +18,10 @@ API_PREFIX = "/api/lm"
 EXTENSION_SCHEMES = ("chrome-extension", "moz-extension", "safari-web-extension")
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 ALLOWED_METHODS = "GET, POST, PUT, PATCH, DELETE, OPTIONS"
+# Set once the library is loaded and every area has started; until then API requests wait (see AppContext.start).
+STARTUP_GATE: web.AppKey[asyncio.Event] = web.AppKey("lora_manager_fully_started")
+STARTUP_WAIT_SECONDS = 120.0
+STILL_LOADING_ERROR = "The library is still loading; try again in a moment"
 FOREIGN_ORIGIN_ERROR = "Cross-site request refused: this action is only accepted from the LoRA Manager page itself"
 
 
@@ -106,4 +111,10 @@ async def _guarded(request: web.Request, handler: Handler) -> web.StreamResponse
         if reason is not None:
             logger.warning("Refused %s %s: %s", request.method, request.path, reason)
             raise ApiError(FOREIGN_ORIGIN_ERROR, 403)
+    gate = request.app.get(STARTUP_GATE)
+    if gate is not None and not gate.is_set() and not is_served_while_loading(route_handler):
+        try:
+            await asyncio.wait_for(gate.wait(), STARTUP_WAIT_SECONDS)
+        except TimeoutError:
+            raise ApiError(STILL_LOADING_ERROR, 503) from None
     return await handler(request)

@@ -15,7 +15,9 @@ from ..library.records import ModelRecord
 from ..library.sidecar import SidecarError, read_sidecar, sidecar_path_for
 from ..services.jobs import JobConflict
 from ..services.model_service import PAGE_TYPES, MetadataWriteError, ModelNotFound, ModelService
-from .http import ApiError, json_ok, optional_bool, optional_int, read_json_object, require_str, state_changing
+from .http import (ApiError, json_ok, optional_bool, optional_int, read_json_object, require_str,
+                   serves_while_loading, state_changing)
+from .middleware import STARTUP_WAIT_SECONDS, STILL_LOADING_ERROR
 
 if TYPE_CHECKING:
     from ..app import AppContext
@@ -142,10 +144,18 @@ class ModelRoutes:
         ]
 
     # -- listing ---------------------------------------------------------------------------------
+    @serves_while_loading
     async def list_models(self, request: web.Request) -> web.Response:
-        service = self._ready_service()
+        """Answers from the index database while the projection loads, when the query allows it."""
+        service = self.service
         query = parse_list_query(request.query, self.model_type)
-        result = service.list_models(query)
+        result = await service.early_list(query) if not service.ready.is_set() else None
+        if result is None:
+            try:
+                await asyncio.wait_for(service.ready.wait(), STARTUP_WAIT_SECONDS)
+            except TimeoutError:
+                raise ApiError(STILL_LOADING_ERROR, 503) from None
+            result = service.list_models(query)
         usage = query.sort_by == "usage"
         return json_ok({
             "items": [r.to_list_item(include_usage=usage) for r in result.items],

@@ -20,7 +20,7 @@ from ..library.hashing import hash_files
 from ..library.index import ModelIndex
 from ..library.ingest import IngestResult, safe_ingest
 from ..library.paths import PathNotAllowed, confine, to_api_path
-from ..library.query import ListQuery, QueryCache, QueryResult, count_values, run_query
+from ..library.query import MAX_PAGE_SIZE, ListQuery, QueryCache, QueryResult, count_values, is_unfiltered, run_query
 from ..library.records import ModelRecord
 from ..library.worker_pool import IngestWorkerPool, WorkerCrashed
 from ..library.scanner import MODEL_EXTENSIONS, FileStat, stat_changed, stat_one, sweep_roots
@@ -84,6 +84,7 @@ class ModelService:
         self._scan_lock = asyncio.Lock()
         self._path_locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._background: asyncio.Task[Any] | None = None
+        self._loading: asyncio.Task[Any] | None = None
         self._watcher: asyncio.Task[Any] | None = None
         self._query_cache = QueryCache()
 
@@ -91,16 +92,45 @@ class ModelService:
     def roots(self) -> list[Path]:
         return self.context.roots_for(self.model_type)
 
-    async def start(self) -> None:
-        """Warm start: serve from the index at once, then validate against the disk in the background."""
+    async def start(self, *, early: bool = False) -> None:
+        """Warm start: serve from the index at once, then validate against the disk in the background.
+
+        With ``early`` the projection loads in the background: until it is ready, unfiltered listings are
+        answered straight from the index database (``early_list``) and everything else waits for ``ready``.
+        """
         self.index = ModelIndex(self.context.database, self.model_type)
-        count = await self.index.load_in_thread()
+        if early:
+            self._loading = asyncio.create_task(self._load(), name=f"lm-load-{self.model_type}")
+        else:
+            await self._load()
+
+    async def _load(self) -> None:
+        index = self._require_index()
+        try:
+            count = await index.load_in_thread()
+        except Exception:  # noqa: BLE001 - an unreadable index must not stop the server: the sweep rebuilds it
+            logger.exception("Loading the %s index failed; the library is read from disk again", self.page_type)
+            count = 0
         self.ready.set()
         self._emit_init("loading_cache", 100, f"{count} models from the index")
         self._background = asyncio.create_task(self._background_validate(), name=f"lm-validate-{self.model_type}")
         mode = self.context.settings.watch_mode
         if mode != "off":
             self._watcher = asyncio.create_task(self._watch(mode), name=f"lm-watch-{self.model_type}")
+
+    async def early_list(self, query: ListQuery) -> QueryResult | None:
+        """An unfiltered page read from the index database while the projection loads; ``None`` when the
+        query needs the projection (filters, search, usage or random order) or the projection is ready."""
+        if self.ready.is_set() or self.index is None or not is_unfiltered(query):
+            return None
+        page = max(1, query.page)
+        size = max(1, min(query.page_size, MAX_PAGE_SIZE))
+        found = await self.index.database.page_rows(self.model_type, query.sort_by, query.descending, size,
+                                                    (page - 1) * size, query.include_excluded)
+        if found is None:
+            return None
+        records, total = found
+        return QueryResult(records, total, page, size)
 
     async def _background_validate(self) -> None:
         try:
@@ -146,7 +176,7 @@ class ModelService:
         await asyncio.gather(job.wait(), return_exceptions=True)
 
     async def close(self) -> None:
-        for task in (self._watcher, self._background):
+        for task in (self._loading, self._watcher, self._background):
             if task is not None and not task.done():
                 task.cancel()
                 try:
