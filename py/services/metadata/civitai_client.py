@@ -83,7 +83,7 @@ def _as_id(value: Any, what: str) -> int:
         raise ValueError(f"{what} must be an integer, got {value!r}")
     if isinstance(value, int):
         result = value
-    elif isinstance(value, str) and value.strip().isdigit():
+    elif isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
         result = int(value.strip())
     else:
         raise ValueError(f"{what} must be an integer, got {value!r}")
