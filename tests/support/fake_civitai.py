@@ -3,8 +3,10 @@
 Tests register models, versions, files and images (``add_model``, ``add_version``, ``add_file``,
 ``add_image``); the server renders them the way Civitai's REST API v1 does, with every URL pointing back at
 the fake. Downloads support ``Range``. Faults are switched per test (``fail_next``, ``rate_limit_next``,
-``malformed_json_next``, ``answer_next``, ``stall``, ``slow``, ``cut_after``, ``ignore_range``, ``corrupt``)
-and every request is recorded in ``requests`` for inspection.
+``malformed_json_next``, ``answer_next``, ``stall``, ``slow``, ``cut_after``, ``hold_after``, ``ignore_range``,
+``corrupt``) and every request is recorded in ``requests`` for inspection; ``bytes_sent`` counts the body bytes
+written per path. A version can be early access (``early_access_until``) and its file can need a key
+(``download_key``: 401 without ``Authorization: Bearer <key>``).
 
 Use the ``fake_civitai`` fixture (import it into a test module or conftest) or drive the class directly::
 
@@ -161,6 +163,8 @@ class FakeVersion:
     published_at: str | None = ""
     updated_at: str = ""
     extra: dict = field(default_factory=dict)
+    early_access_until: str | None = None  # ISO date: shown as availability "EarlyAccess" until then
+    download_key: str | None = None  # the file answers 401 unless "Authorization: Bearer <key>" is sent
 
 
 @dataclass
@@ -191,7 +195,7 @@ class RecordedRequest:
 
 @dataclass
 class _Fault:
-    kind: str  # status | malformed | stall | slow | cut
+    kind: str  # status | malformed | stall | slow | cut | hold
     remaining: int | None  # None: until cleared
     path: str | None  # only requests whose path starts with this
     value: Any = None
@@ -230,6 +234,8 @@ class FakeCivitai:
         self.files: dict[int, FakeFile] = {}
         self.images: dict[int, FakeImage] = {}
         self.requests: list[RecordedRequest] = []
+        self.bytes_sent: dict[str, int] = {}  # body bytes written, per request path
+        self._release = asyncio.Event()
         # Plain switches, settable per test.
         self.ignore_range = False  # downloads answer 200 with the whole body despite Range
         self.corrupt = False  # downloads send wrong bytes of the right length
@@ -333,6 +339,8 @@ class FakeCivitai:
         images: int | Sequence[Mapping[str, Any]] = 1,
         published: bool = True,
         extra: Mapping[str, Any] | None = None,
+        early_access_until: str | None = None,
+        download_key: str | None = None,
     ) -> FakeVersion:
         """Register a version as the model's newest; ``files``/``images`` are counts or lists of
         ``add_file`` data / keyword sets and ``add_image`` keyword sets."""
@@ -350,6 +358,8 @@ class FakeCivitai:
             published_at=_iso(created + timedelta(hours=1)) if published else None,
             updated_at=_iso(created + timedelta(hours=2)),
             extra=dict(extra or {}),
+            early_access_until=early_access_until,
+            download_key=download_key,
         )
         owner.versions.insert(0, version)
         self.versions[vid] = version
@@ -490,9 +500,19 @@ class FakeCivitai:
         """The next body is cut (connection closed) after ``n_bytes``, though Content-Length promised more."""
         self._faults.append(_Fault("cut", n, path, n_bytes))
 
+    def hold_after(self, n_bytes: int, *, n: int = 1, path: str | None = None) -> None:
+        """The next body sends ``n_bytes``, then waits (connection open) until ``release()`` or the client leaves."""
+        self._release.clear()
+        self._faults.append(_Fault("hold", n, path, n_bytes))
+
+    def release(self) -> None:
+        """Let held bodies go on."""
+        self._release.set()
+
     def clear_faults(self) -> None:
         self._faults.clear()
         self.ignore_range = self.corrupt = False
+        self._release.set()
 
     def _take(self, kind: str, request: web.Request, *, consume: bool = True) -> _Fault | None:
         for fault in self._faults:
@@ -614,8 +634,8 @@ class FakeCivitai:
             "trainingDetails": None,
             "baseModel": version.base_model,
             "baseModelType": "Standard",
-            "earlyAccessEndsAt": None,
-            "earlyAccessConfig": None,
+            "earlyAccessEndsAt": version.early_access_until,
+            "earlyAccessConfig": {"timeframe": 7, "downloadPrice": 500} if version.early_access_until else None,
             "description": version.description,
             "uploadType": "Created",
             "usageControl": "Download",
@@ -626,10 +646,12 @@ class FakeCivitai:
             "images": [self.version_image_json(i) for i in version.images],
             "downloadUrl": f"{self.base_url}/api/download/models/{version.id}",
         }
+        if version.early_access_until:
+            out["availability"] = "EarlyAccess"
         if in_model:
             del out["modelId"], out["model"]
             out["index"] = model.versions.index(version) if version in model.versions else 0
-            out["availability"] = "Public"
+            out["availability"] = "EarlyAccess" if version.early_access_until else "Public"
         out.update(version.extra)
         return out
 
@@ -684,6 +706,7 @@ class FakeCivitai:
         response.content_length = len(body)
         stall = self._take("stall", request)
         cut = self._take("cut", request)
+        hold = self._take("hold", request)
         slow = self._take("slow", request, consume=False)
         limit = len(body) if cut is None else min(int(cut.value), len(body))
         await response.prepare(request)
@@ -691,9 +714,17 @@ class FakeCivitai:
             if stall is not None:
                 await asyncio.sleep(float(stall.value))
             chunk = max(1, int(slow.value // 20)) if slow else 64 * 1024
-            for start in range(0, limit, chunk):
-                piece = body[start : min(start + chunk, limit)]
+            held_at = None if hold is None else min(int(hold.value), limit)
+            starts = sorted({*range(0, limit, chunk), *([held_at] if held_at is not None else [])})
+            for index, start in enumerate(starts):
+                if start == held_at:
+                    await self._release.wait()
+                end = starts[index + 1] if index + 1 < len(starts) else limit
+                piece = body[start:end]
+                if not piece:
+                    continue
                 await response.write(piece)
+                self.bytes_sent[request.path] = self.bytes_sent.get(request.path, 0) + len(piece)
                 if slow:
                     await asyncio.sleep(len(piece) / slow.value)
             if cut is not None:
@@ -843,6 +874,11 @@ class FakeCivitai:
         version = self.versions.get(int(request.match_info["version_id"]))
         if version is None or not version.files:
             return web.json_response({"error": "Model not found"}, status=404)
+        if version.download_key and request.headers.get("Authorization") != f"Bearer {version.download_key}":
+            return web.json_response(
+                {"error": "Unauthorized", "message": "This version is in early access; you need to purchase it"},
+                status=401,
+            )
         criteria = {k: request.query[k].lower() for k in ("type", "format", "size", "fp") if request.query.get(k)}
         if criteria:
             matches = [f for f in version.files if all(

@@ -16,6 +16,7 @@ from ...library.atomic import atomic_write_bytes
 from ...library.paths import to_api_path
 from ...library.scanner import PREVIEW_EXTENSIONS
 from ...library.sidecar import SidecarError, apply_updates, read_sidecar, sidecar_path_for, write_sidecar
+from ..metadata.civarchive_client import SOURCE as CIVARCHIVE
 from ..metadata.civitai_client import version_to_civitai_block
 
 logger = logging.getLogger(__name__)
@@ -67,11 +68,18 @@ def write_preview(model_path: Path, webp: bytes) -> Path | None:
 
 
 def build_sidecar(model_path: Path, *, model_type: str, version: Mapping[str, Any], model: Mapping[str, Any] | None,
-                  sha256: str, preview: Path | None, preview_nsfw_level: int = 0) -> dict[str, Any]:
-    """The sidecar of a freshly downloaded model, with the fields ComfyUI-Lora-Manager writes."""
+                  sha256: str, preview: Path | None, preview_nsfw_level: int = 0,
+                  source: str = "civitai") -> dict[str, Any]:
+    """The sidecar of a freshly downloaded model, with the fields ComfyUI-Lora-Manager writes.
+
+    ``source="civarchive"``: the metadata came from CivArchive because Civitai no longer has the model; the
+    sidecar says so (``metadata_source``, ``civitai.source``, ``civitai_deleted``) so a refresh knows why."""
     model = model or {}
     st = os.stat(model_path)
     block = version_to_civitai_block(version, model)
+    archived = source == CIVARCHIVE
+    if archived:
+        block["source"] = CIVARCHIVE
     model_info = block.get("model") or {}
     tags = model.get("tags") if isinstance(model.get("tags"), list) else model_info.get("tags") or []
     civitai_type = str(model.get("type") or model_info.get("type") or "").lower()
@@ -90,10 +98,10 @@ def build_sidecar(model_path: Path, *, model_type: str, version: Mapping[str, An
         "civitai": block,
         "tags": [t for t in tags if isinstance(t, str)],
         "modelDescription": str(model.get("description") or model_info.get("description") or ""),
-        "civitai_deleted": False,
+        "civitai_deleted": archived,
         "favorite": False,
         "exclude": False,
-        "metadata_source": "civitai_api",
+        "metadata_source": CIVARCHIVE if archived else "civitai_api",
         "last_checked_at": time.time(),
     }
     if model_type == "lora":

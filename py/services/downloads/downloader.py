@@ -14,7 +14,7 @@ import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Awaitable, Callable
 from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
@@ -228,6 +228,8 @@ class Downloader:
         except RemoteError as error:
             if error.kind is ErrorKind.CANCELLED:
                 await self._discard(transfer)
+            else:
+                await self._drop_empty_part(transfer)
             raise
         finally:
             remove_listener()
@@ -420,34 +422,44 @@ class Downloader:
             nonlocal pending, pending_bytes
             if not pending:
                 return
-            await writer.write(pending)
-            t.offset += pending_bytes
-            t.moved += pending_bytes
-            t.high_water = max(t.high_water, t.offset)
+            # taken off the buffer first: a failed write is never written a second time
+            batch, size = pending, pending_bytes
             pending, pending_bytes = [], 0
+            await writer.write(batch)
+            t.offset += size
+            t.moved += size
+            t.high_water = max(t.high_water, t.offset)
 
-        while True:
-            if control.is_paused:
-                await hand_off()
-                paused_for = await self._pause_point(t, received)
-                if paused_for >= self.stall_timeout:
-                    # the server has probably dropped the idle connection: start a fresh one with Range
-                    logger.info("Download of %s resumed after %.0f s; reconnecting", t.request.target.name, paused_for)
-                    return "reconnect"
+        try:
+            while True:
+                if control.is_paused:
+                    await hand_off()
+                    paused_for = await self._pause_point(t, received)
+                    if paused_for >= self.stall_timeout:
+                        # the server has probably dropped the idle connection: start a fresh one with Range
+                        logger.info("Download of %s resumed after %.0f s; reconnecting", t.request.target.name,
+                                    paused_for)
+                        return "reconnect"
+                    reporter.update("downloading", received)
+                try:
+                    async with asyncio.timeout(self.stall_timeout):
+                        data = await content.readany()
+                except TimeoutError:
+                    raise self._report_retry(t, self._stall_error()) from None
+                if not data:
+                    break
+                pending.append(data)
+                pending_bytes += len(data)
+                received += len(data)
+                if pending_bytes >= self.chunk_size:
+                    await hand_off()
                 reporter.update("downloading", received)
-            try:
-                async with asyncio.timeout(self.stall_timeout):
-                    data = await content.readany()
-            except TimeoutError:
-                raise self._report_retry(t, self._stall_error()) from None
-            if not data:
-                break
-            pending.append(data)
-            pending_bytes += len(data)
-            received += len(data)
-            if pending_bytes >= self.chunk_size:
-                await hand_off()
-            reporter.update("downloading", received)
+        except BaseException:
+            # skip, pause-then-stop, shutdown, a cut or a stall: the bytes received so far go to the kept
+            # ``.part`` so the next attempt resumes exactly where this one stopped
+            if pending and not (control.is_cancelled and not control.keep_partial):
+                await self._save_pending(t, hand_off)
+            raise
         await hand_off()
         if t.total is not None and t.offset < t.total:
             raise self._report_retry(t, RemoteError(
@@ -455,6 +467,13 @@ class Downloader:
                 f"The connection was cut before the whole file arrived ({t.offset} of {t.total} bytes)",
             ))
         return "done"
+
+    async def _save_pending(self, t: _Transfer, hand_off: Callable[[], Awaitable[None]]) -> None:
+        """Best effort: a failure here is logged; the error that stopped the transfer is what the caller sees."""
+        try:
+            await hand_off()
+        except Exception as exc:  # noqa: BLE001 - the original error is being raised
+            logger.warning("Could not save the last received bytes of %s: %s", t.request.target.name, exc)
 
     async def _finish(self, t: _Transfer) -> DownloadResult:
         """Close (fsync) the part, verify size and sha256, then place it at the target or quarantine it."""
@@ -496,6 +515,22 @@ class Downloader:
         logger.info("Downloaded %s (%d bytes, %s)", request.target.name, size,
                     "resumed" if t.resumed else "in one go" if not t.restarts else f"{t.restarts} restart(s)")
         return DownloadResult(request.target, sha256, size, t.resumed, t.restarts)
+
+    async def _drop_empty_part(self, t: _Transfer) -> None:
+        """After a failure before any byte arrived (401, 404...): an empty ``.part`` holds nothing to resume."""
+        if t.writer is None:
+            return
+        writer, t.writer = t.writer, None
+        await asyncio.to_thread(writer.close_now)
+
+        def unlink_if_empty() -> None:
+            try:
+                if t.part.stat().st_size == 0:
+                    t.part.unlink()
+            except OSError:
+                pass
+
+        await asyncio.to_thread(unlink_if_empty)
 
     async def _discard(self, t: _Transfer) -> None:
         """After a cancel: delete the part unless ``skip`` asked to keep it."""

@@ -4,6 +4,9 @@ Why: the browser extension and the manager UI start downloads that run for minut
 or skipped, must survive a server restart (resuming from the ``.part``), and must report progress both on the
 ``/ws/download-progress`` socket and through ``download-progress/{id}`` polling. Each download is one task
 owned here (never by the HTTP request that asked for it), so a dropped client connection never aborts it.
+
+Before a transfer slot is taken the version's metadata is fetched (from CivArchive when ``source=civarchive`` and
+Civitai no longer has it) and the settings may skip it (``rules``), so skipped versions never wait for a slot.
 """
 from __future__ import annotations
 
@@ -15,15 +18,17 @@ import logging
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Awaitable, TypeVar
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, TypeVar
 
 from ...library.paths import PathNotAllowed, to_api_path
 from ...settings import MODEL_TYPES
+from ..metadata.civarchive_client import SOURCE as CIVARCHIVE
+from ..metadata.civarchive_client import CivArchiveClient, resolve_civarchive_base_url
 from ..metadata.civitai_client import CivitaiClient, FileSelection
 from ..remote.clients import RemoteClients, remote_clients
 from ..remote.errors import ErrorKind, RemoteError, classify_exception, classify_os_error
 from ..remote.resilience import host_key
-from . import artifacts
+from . import artifacts, rules
 from .control import DownloadStreamControl
 from .errors import ControlError, DownloadError
 from .library_status import LibraryStatus
@@ -38,13 +43,20 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
+AfterDownload = Callable[[dict[str, Any]], Awaitable[None]]
 
 CANCELLED_MESSAGE = "Download was cancelled"
 SHUTDOWN_MESSAGE = "The server is shutting down; the download resumes when it starts again"
 SNAPSHOT_TTL = 300.0
 # Bytes the downloader gathers before each hand-off to the writer thread; also the most a crash can lose.
 CHUNK_SIZE = 1024 * 1024
+# Seconds between two progress reports of one transfer (a status change is always reported at once).
+PROGRESS_INTERVAL = 0.25
 RESUMABLE_STATUSES = ("downloading", "waiting", "paused")
+# Failures of one host that another mirror of the same file may not share.
+_NEXT_MIRROR_KINDS = frozenset({ErrorKind.NOT_FOUND, ErrorKind.AUTH, ErrorKind.CLIENT, ErrorKind.SERVER,
+                                ErrorKind.CONNECT, ErrorKind.TIMEOUT, ErrorKind.RATE_LIMITED, ErrorKind.UNAVAILABLE,
+                                ErrorKind.MALFORMED, ErrorKind.INTEGRITY})
 
 _KIND_STATUS = {
     ErrorKind.NOT_FOUND: 404,
@@ -103,10 +115,13 @@ class DownloadParams:
 @dataclass
 class DownloadOutcome:
     download_id: str
-    status: str  # completed | failed | cancelled | skipped | interrupted
+    # completed | failed | cancelled | set_aside (skip-download: the .part is kept) | skipped (by the settings,
+    # before any transfer) | interrupted (server shutdown: resumed at the next start)
+    status: str
     file_path: str | None = None
-    error: str | None = None
+    error: str | None = None  # for ``skipped``: the reason, as users read it
     http_status: int = 200
+    details: dict[str, Any] | None = None  # the answer body of a ``skipped`` download
 
     @property
     def success(self) -> bool:
@@ -115,7 +130,29 @@ class DownloadOutcome:
     def to_response(self) -> dict[str, Any]:
         if self.success:
             return {"success": True, "download_id": self.download_id, "file_path": self.file_path}
+        if self.status == "skipped":
+            return {**(self.details or {}), "download_id": self.download_id}
         return {"success": False, "error": self.error or "Download failed", "download_id": self.download_id}
+
+
+@dataclass
+class _Plan:
+    """What ``_prepare`` settled before a transfer slot was taken."""
+
+    version: dict
+    model: dict | None
+    model_type: str
+    file: dict
+    image: dict | None
+    early_access: str | None  # the end of the early-access period, when the version is early access
+
+
+class _Skipped(Exception):
+    """The settings say this version is not to be downloaded."""
+
+    def __init__(self, decision: rules.SkipDecision):
+        super().__init__(decision.message)
+        self.decision = decision
 
 
 @dataclass(eq=False)
@@ -128,7 +165,8 @@ class _Active:
     bytes_downloaded: int | None = None
     total_bytes: int | None = None
     bytes_per_second: float = 0.0
-    stage: str = "waiting"  # waiting | metadata | transfer | finalizing
+    stage: str = "waiting"  # waiting (metadata, then a slot) | preparing | transfer | finalizing
+    landed: dict[str, Any] | None = None  # what the after-download callbacks receive
 
     @property
     def download_id(self) -> str:
@@ -153,7 +191,12 @@ class DownloadManager:
         self._slots: asyncio.Condition | None = None
         self._closing = False
         self._downloader: Any = None
+        self._civarchive: CivArchiveClient | None = None
         self._timers: list[asyncio.TimerHandle] = []
+        self._hook_tasks: set[asyncio.Task] = set()
+        # Called (in the background, one after the other) after every download that lands in the library, with
+        # {"model_type", "file_path", "sha256", "version", "model"}; a failing callback is logged and ignored.
+        self.after_download: list[AfterDownload] = []
 
     # -- lifecycle -------------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -184,7 +227,7 @@ class DownloadManager:
         for active in actives:
             active.control.skip()
             active.stopped.set()
-        tasks = [a.task for a in actives if a.task is not None]
+        tasks = [a.task for a in actives if a.task is not None] + list(self._hook_tasks)
         if tasks:
             done, pending = await asyncio.wait(tasks, timeout=10)
             for task in pending:
@@ -203,7 +246,7 @@ class DownloadManager:
             from .downloader import Downloader
 
             self._downloader = Downloader(self.remote.http, chunk_size=self.chunk_size,
-                                          stall_timeout=self.stall_timeout)
+                                          stall_timeout=self.stall_timeout, progress_interval=PROGRESS_INTERVAL)
         return self._downloader
 
     # -- starting downloads ------------------------------------------------------------------------------
@@ -248,7 +291,6 @@ class DownloadManager:
         params = active.params
         did = params.download_id
         outcome: DownloadOutcome
-        placed: str | None = None
         have_slot = False
         try:
             await self.store.add_queue(
@@ -256,11 +298,14 @@ class DownloadManager:
                  "file_params": params.file_params, "source": params.source, "status": "waiting"},
                 request_json=params.to_json())
             await self.store.update_queue(did, status="paused" if active.control.is_paused else "waiting")
+            plan = await self._prepare(active)
             await self._cancellable(active, self._acquire_slot())
             have_slot = True
             await self.store.set_status(did, "paused" if active.control.is_paused else "downloading")
-            placed = await self._download(active)
+            placed = await self._download(active, plan)
             outcome = DownloadOutcome(did, "completed", file_path=placed)
+        except _Skipped as skip:
+            outcome = DownloadOutcome(did, "skipped", error=skip.decision.message, details=skip.decision.body())
         except DownloadError as exc:
             outcome = DownloadOutcome(did, "failed", error=exc.message, http_status=exc.status)
         except RemoteError as exc:
@@ -277,6 +322,8 @@ class DownloadManager:
             if have_slot:
                 await self._release_slot()
         await self._finish(active, outcome)
+        if outcome.success and active.landed is not None:
+            self._run_after_download(active.landed)
         return outcome
 
     def _outcome_for(self, active: _Active, exc: RemoteError) -> DownloadOutcome:
@@ -284,7 +331,7 @@ class DownloadManager:
         if exc.kind is ErrorKind.CANCELLED or active.control.is_cancelled:
             if self._closing:
                 return DownloadOutcome(did, "interrupted", error=SHUTDOWN_MESSAGE, http_status=503)
-            status = "skipped" if active.control.keep_partial else "cancelled"
+            status = "set_aside" if active.control.keep_partial else "cancelled"
             return DownloadOutcome(did, status, error=CANCELLED_MESSAGE, http_status=409)
         return DownloadOutcome(did, "failed", error=exc.message, http_status=_KIND_STATUS.get(exc.kind, 500))
 
@@ -296,7 +343,8 @@ class DownloadManager:
                 del self._targets[path]
         if outcome.status == "interrupted":
             return  # the queue row stays as it is: the next start resumes it
-        history_status = {"completed": "completed", "failed": "failed"}.get(outcome.status, "canceled")
+        history_status = {"completed": "completed", "failed": "failed", "skipped": "skipped"}.get(outcome.status,
+                                                                                               "canceled")
         with contextlib.suppress(Exception):
             await self.store.complete(
                 did, status=history_status, error=None if outcome.success else outcome.error,
@@ -304,22 +352,22 @@ class DownloadManager:
                 total_bytes=active.total_bytes)
         if outcome.status == "completed":
             self._send(active, "progress", progress=100)
-        elif outcome.status in ("cancelled", "skipped"):
-            message = "Download skipped; the partial file is kept" if outcome.status == "skipped" else CANCELLED_MESSAGE
-            self._send(active, outcome.status, progress=0 if outcome.status == "cancelled" else None, message=message)
+        elif outcome.status == "skipped":
+            self._send(active, "skipped", message=outcome.error, reason=(outcome.details or {}).get("reason"))
+        elif outcome.status == "set_aside":
+            self._send(active, "skipped", message="Download skipped; the partial file is kept")
+        elif outcome.status == "cancelled":
+            self._send(active, "cancelled", progress=0, message=CANCELLED_MESSAGE)
         else:
             self._send(active, "failed", message=outcome.error)
         self._expire_snapshot(did)
 
-    async def _download(self, active: _Active) -> str:
+    async def _prepare(self, active: _Active) -> _Plan:
+        """Before a transfer slot is taken: the metadata, the file, and the settings' verdict (skip or go)."""
         params = active.params
-        did = params.download_id
-        civitai = self.remote.civitai()
-        active.stage = "metadata"
         if params.model_version_id is not None and params.file_params is None:
             self._refuse_existing(params.model_version_id)
-        version, model = await self._cancellable(active, self._fetch_metadata(civitai, params))
-        self._send(active, "progress", progress=0)
+        version, model = await self._cancellable(active, self._fetch_metadata(params))
         civitai_type = (model or {}).get("type") or (version.get("model") or {}).get("type")
         model_type = library_type_for(civitai_type)
         if model_type is None:
@@ -328,19 +376,44 @@ class DownloadManager:
         if params.file_params is None:
             self._refuse_existing(version_id)
         file = params.selection.select(version)
+        image = artifacts.first_image(version)
+        await self._fill_queue_row(active, version, model, image)
+        settings = self.context.settings
+        memory = await self.store.version_memory(version_id) if settings.skip_previously_downloaded_model_versions \
+            else None
+        decision = rules.decide_skip(
+            version, file, skip_previously_downloaded=settings.skip_previously_downloaded_model_versions,
+            previously_downloaded=bool(memory and memory.downloaded),
+            excluded_base_models=settings.download_skip_base_models)
+        if decision is not None:
+            logger.info("%s", decision.message)
+            raise _Skipped(decision)
         if file is None or not file.get("downloadUrl"):
             raise DownloadError("This model version has no downloadable file", 404)
-        image = artifacts.first_image(version)
-        row = await self.store.get_queue(did) or {}
+        return _Plan(version, model, model_type, file, image, rules.early_access_until(version))
+
+    async def _fill_queue_row(self, active: _Active, version: dict, model: dict | None, image: dict | None) -> None:
+        """What the client queued (its names, its thumbnail) is kept; only blanks are filled in."""
+        params = active.params
+        row = await self.store.get_queue(params.download_id) or {}
         known = {
             "model_id": int(version.get("modelId") or (model or {}).get("id") or params.model_id or 0) or None,
-            "model_version_id": version_id,
+            "model_version_id": int(version["id"]),
             "model_name": str((model or {}).get("name") or ""),
             "version_name": str(version.get("name") or ""),
             "thumbnail_url": str(image["url"]) if image else "",
         }
-        # what the client queued (its names, its thumbnail) is kept; only blanks are filled in
-        await self.store.update_queue(did, **{k: v for k, v in known.items() if v and not row.get(k)})
+        await self.store.update_queue(params.download_id, **{k: v for k, v in known.items() if v and not row.get(k)})
+
+    async def _download(self, active: _Active, plan: _Plan) -> str:
+        params = active.params
+        did = params.download_id
+        civitai = self.remote.civitai()
+        version, model, model_type, file = plan.version, plan.model, plan.model_type, plan.file
+        if params.file_params is None:
+            self._refuse_existing(int(version["id"]))  # another download may have landed while this one waited
+        active.stage = "preparing"
+        self._send(active, "progress", progress=0)
         target = self._target_for(params, model_type, version, model, file)
         key = str(target)
         owner = self._targets.get(key)
@@ -348,42 +421,76 @@ class DownloadManager:
             raise DownloadError(f'"{target.name}" is already being downloaded', 409)
         self._targets[key] = did
         await self.store.update_queue(did, file_path=to_api_path(key))
-        self._send(active, "progress", progress=1)
+        notice = rules.early_access_notice(version, model, plan.early_access) if plan.early_access else None
+        self._send(active, "progress", progress=1, message=notice)
         expected = str(((file.get("hashes") or {}).get("SHA256")) or "").lower() or None
         if await asyncio.to_thread(target.exists):
             return await self._existing_target(target, expected, model_type)
-        preview = await self._cancellable(active, self._fetch_preview(civitai, image))
+        preview = await self._cancellable(active, self._fetch_preview(civitai, plan.image))
         self._send(active, "progress", progress=3)
         active.stage = "transfer"
-        result = await self._transfer(active, civitai, file, target, expected)
-        active.stage = "finalizing"
-        return await self._finalize(active, model_type, version, model, target, result.sha256, preview, image)
-
-    async def _fetch_metadata(self, civitai: CivitaiClient, params: DownloadParams) -> tuple[dict, dict | None]:
+        asked_url = file.get("downloadUrl")
         try:
-            if params.model_version_id is not None:
-                version = await civitai.get_version(params.model_version_id)
-                if version is None:
-                    raise DownloadError(
-                        f"Failed to fetch model metadata: version {params.model_version_id} was not found on Civitai",
-                        404)
-                model_id = version.get("modelId") or params.model_id
-                model = await civitai.get_model(model_id) if model_id else None
-                return version, model
-            model = await civitai.get_model(params.model_id)  # type: ignore[arg-type]
-            if model is None:
-                raise DownloadError(f"Failed to fetch model metadata: model {params.model_id} was not found on Civitai",
+            result = await self._transfer(active, civitai, file, target, expected)
+        except RemoteError as exc:
+            if plan.early_access and exc.kind is ErrorKind.AUTH:
+                raise DownloadError(rules.early_access_error(version, model, plan.early_access), 401) from None
+            raise
+        if version.get("downloadUrl") == asked_url:
+            version["downloadUrl"] = file["downloadUrl"]
+        active.stage = "finalizing"
+        return await self._finalize(active, model_type, version, model, target, result.sha256, preview, plan.image)
+
+    async def _fetch_metadata(self, params: DownloadParams) -> tuple[dict, dict | None]:
+        """Civitai's version and model; with ``source=civarchive``, CivArchive's when Civitai no longer has them."""
+        what = (f"version {params.model_version_id}" if params.model_version_id is not None
+                else f"model {params.model_id}")
+        try:
+            found = await self._civitai_metadata(params)
+            if found is not None:
+                return found
+            if (params.source or "").strip().lower() != CIVARCHIVE:
+                raise DownloadError(f"Failed to fetch model metadata: {what} was not found on Civitai", 404)
+            if params.model_id is None:
+                raise DownloadError(f"Failed to fetch model metadata: {what} was not found on Civitai, and CivArchive "
+                                    "needs the model id to look it up", 404)
+            archived = await self.civarchive().get_model_version(params.model_id, params.model_version_id)
+            if archived is None:
+                raise DownloadError(f"Failed to fetch model metadata: {what} was not found on Civitai or CivArchive",
                                     404)
-            versions = [v for v in model.get("modelVersions") or [] if isinstance(v, dict) and v.get("id")]
-            if not versions:
-                raise DownloadError("Failed to fetch model metadata: the model has no versions", 404)
-            version = await civitai.get_version(versions[0]["id"]) or dict(versions[0], modelId=model.get("id"))
-            return version, model
+            logger.info("%s is gone from Civitai; using CivArchive's metadata and mirrors", what.capitalize())
+            return archived
         except RemoteError as exc:
             if exc.kind is ErrorKind.CANCELLED:
                 raise
             raise DownloadError(f"Failed to fetch model metadata: {exc.message}",
                                 503 if exc.kind in (ErrorKind.UNAVAILABLE, ErrorKind.RATE_LIMITED) else 502) from None
+
+    async def _civitai_metadata(self, params: DownloadParams) -> tuple[dict, dict | None] | None:
+        """``(version, model)`` from Civitai; None when Civitai answers 404 for the version (or the model)."""
+        civitai = self.remote.civitai()
+        if params.model_version_id is not None:
+            version = await civitai.get_version(params.model_version_id)
+            if version is None:
+                return None
+            model_id = version.get("modelId") or params.model_id
+            model = await civitai.get_model(model_id) if model_id else None
+            return version, model
+        model = await civitai.get_model(params.model_id)  # type: ignore[arg-type]
+        if model is None:
+            return None
+        versions = [v for v in model.get("modelVersions") or [] if isinstance(v, dict) and v.get("id")]
+        if not versions:
+            raise DownloadError("Failed to fetch model metadata: the model has no versions", 404)
+        version = await civitai.get_version(versions[0]["id"]) or dict(versions[0], modelId=model.get("id"))
+        return version, model
+
+    def civarchive(self) -> CivArchiveClient:
+        """The CivArchive client on the shared resilient HTTP layer (base URL from the environment)."""
+        base_url = resolve_civarchive_base_url(os.environ)
+        if self._civarchive is None or self._civarchive.base_url != base_url:
+            self._civarchive = CivArchiveClient(self.remote.http, base_url=base_url)
+        return self._civarchive
 
     def _target_for(self, params: DownloadParams, model_type: str, version: dict, model: dict | None,
                     file: dict) -> Path:
@@ -436,9 +543,32 @@ class DownloadManager:
 
     async def _transfer(self, active: _Active, civitai: CivitaiClient, file: dict, target: Path,
                         expected: str | None) -> Any:
+        """The file from its download URL, then from each mirror in turn (CivArchive lists several) while
+        the earlier ones fail for reasons another host may not share."""
+        from .downloader import TargetExistsError, redact_url
+
+        urls = [str(file["downloadUrl"])]
+        urls += [u for u in file.get("mirrors") or [] if isinstance(u, str) and u not in urls]
+        for index, url in enumerate(urls):
+            try:
+                result = await self._transfer_from(active, civitai, url, target, expected)
+            except TargetExistsError:
+                raise
+            except RemoteError as exc:
+                if index + 1 == len(urls) or exc.kind not in _NEXT_MIRROR_KINDS or active.control.is_cancelled:
+                    raise
+                logger.warning("Download of %s from %s failed (%s); trying the next mirror", target.name,
+                               redact_url(url), exc.message)
+                continue
+            if index:
+                file["downloadUrl"] = url  # the sidecar names the mirror the bytes came from
+            return result
+        raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
+
+    async def _transfer_from(self, active: _Active, civitai: CivitaiClient, url: str, target: Path,
+                             expected: str | None) -> Any:
         from .downloader import DownloadRequest
 
-        url = str(file["downloadUrl"])
         request = DownloadRequest(url=url, target=target, expected_sha256=expected, expected_size=None,
                                   headers=civitai.auth_headers(url),
                                   quarantine_dir=self.context.paths.data_dir / "quarantine")
@@ -475,7 +605,8 @@ class DownloadManager:
                 written_preview = None if existed else preview_file
             data = artifacts.build_sidecar(target, model_type=model_type, version=version, model=model,
                                            sha256=sha256, preview=preview_file,
-                                           preview_nsfw_level=preview[1] if preview else 0)
+                                           preview_nsfw_level=preview[1] if preview else 0,
+                                           source=str(version.get("source") or "civitai"))
             artifacts.save_sidecar(target, data)
             return preview_file
 
@@ -498,7 +629,28 @@ class DownloadManager:
         model_id = version.get("modelId") or (model or {}).get("id")
         await self.store.remember_version(model_type, int(version["id"]), model_id=int(model_id) if model_id else None,
                                           file_path=path, source="download")
+        active.landed = {"model_type": model_type, "file_path": path, "sha256": sha256, "version": version,
+                         "model": model}
         return path
+
+    # -- after a download lands --------------------------------------------------------------------------
+    def _run_after_download(self, landed: dict[str, Any]) -> None:
+        """Run the callbacks in the background: they never delay the answer nor hold a transfer slot."""
+        if not self.after_download:
+            return
+        task = asyncio.ensure_future(self._call_after_download(list(self.after_download), landed))
+        self._hook_tasks.add(task)
+        task.add_done_callback(self._hook_tasks.discard)
+
+    @staticmethod
+    async def _call_after_download(callbacks: list[AfterDownload], landed: dict[str, Any]) -> None:
+        for callback in callbacks:
+            try:
+                await callback(dict(landed))
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 - a callback's failure never fails the download
+                logger.exception("An after-download callback failed for %s", landed.get("file_path"))
 
     # -- slots and cancellation --------------------------------------------------------------------------
     async def _acquire_slot(self) -> None:
@@ -532,7 +684,8 @@ class DownloadManager:
         raise RemoteError(ErrorKind.CANCELLED, CANCELLED_MESSAGE)
 
     # -- progress frames -------------------------------------------------------------------------------
-    def _send(self, active: _Active, status: str, *, progress: int | None = None, message: str | None = None) -> None:
+    def _send(self, active: _Active, status: str, *, progress: int | None = None, message: str | None = None,
+              **extra: Any) -> None:
         if progress is not None:
             active.progress = progress
         frame: dict[str, Any] = {"status": status, "progress": active.progress, "download_id": active.download_id}
@@ -542,6 +695,7 @@ class DownloadManager:
             frame["bytes_per_second"] = round(active.bytes_per_second, 1)
         if message:
             frame["message"] = message
+        frame.update({k: v for k, v in extra.items() if v is not None})
         self.context.hub.send_to_download(active.download_id, frame)
 
     def _expire_snapshot(self, download_id: str) -> None:
