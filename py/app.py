@@ -172,6 +172,7 @@ def register_components(context: AppContext) -> None:
     """
     from .nodes.usage import UsageService
     from .services.downloads.manager import DownloadManager
+    from .services.example_images.service import ExampleImagesService
     from .services.lifecycle import ModelLifecycleService
     from .services.metadata.service import MetadataService
     from .services.recipes.service import RecipeService
@@ -181,13 +182,15 @@ def register_components(context: AppContext) -> None:
     context.components["downloads"] = DownloadManager(context)
     context.components["usage"] = UsageService(context)
     context.components["recipes"] = RecipeService(context)
+    context.components["example_images"] = ExampleImagesService(context)
 
 
 def route_modules() -> list[Any]:
     """Every area's route module; each exposes ``route_table(context)``. Model types go through the factory."""
-    from .routes import download_routes, lifecycle_routes, metadata_routes, recipe_routes, system_routes
+    from .routes import (download_routes, example_images_routes, lifecycle_routes, metadata_routes, recipe_routes,
+                         system_routes)
 
-    return [system_routes, metadata_routes, lifecycle_routes, download_routes, recipe_routes]
+    return [system_routes, metadata_routes, lifecycle_routes, download_routes, recipe_routes, example_images_routes]
 
 
 def _slug(name: str) -> str:

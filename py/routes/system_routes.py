@@ -64,12 +64,16 @@ class SystemRoutes:
         return json_ok({"success": True, "message": "Cancellation requested"})
 
     async def preview(self, request: web.Request) -> web.StreamResponse:
-        """Serve a preview image or video; the path must lie inside a library root or the recipes folder."""
+        """Serve a preview image or video; the path must lie inside a library root, the recipes folder or
+        the example images folder."""
         raw = request.query.get("path", "")
         if not raw.strip():
             raise ApiError("Missing required parameter: path")
         roots: list[Path] = [root for model_type in MODEL_TYPES for root in self.context.roots_for(model_type)]
         roots.append(self.context.recipes_dir)
+        example_root = Path(self.context.settings.example_images_path or "").expanduser()
+        if example_root.is_absolute():
+            roots.append(example_root)
         try:
             confined = confine(raw, roots)
         except PathNotAllowed as exc:
