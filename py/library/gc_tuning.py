@@ -23,6 +23,13 @@ def freeze_long_lived() -> None:
     gc.freeze()
 
 
+def freeze_without_collecting() -> None:
+    """Freeze at once (O(1)): for a bulk of fresh, acyclic data (a sweep's file list) a collection first
+    would walk all of it, the very pause this module exists to avoid. The few garbage cycles that may be
+    young at that moment stay allocated; that bounded cost is the price of no pause."""
+    gc.freeze()
+
+
 FREEZE_MIN_OBJECTS = 20000  # below this a full collection is quick: nothing is frozen
 
 

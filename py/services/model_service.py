@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable
 
-from ..library.gc_tuning import FREEZE_MIN_OBJECTS, freeze_long_lived
+from ..library.gc_tuning import FREEZE_MIN_OBJECTS, bulk_allocation, freeze_long_lived, freeze_without_collecting
 from ..library.hashing import hash_files
 from ..library.index import ModelIndex
 from ..library.ingest import IngestResult, safe_ingest
@@ -216,7 +216,10 @@ class ModelService:
         roots = self.roots()
         summary = ScanSummary()
         self._emit_init("scan_folders", 0, "Listing folders")
-        sweep = await asyncio.to_thread(sweep_roots, roots, MODEL_EXTENSIONS[self.model_type], cancel=cancel)
+        with bulk_allocation(freeze=False):  # no full collection walks the file list while it grows
+            sweep = await asyncio.to_thread(sweep_roots, roots, MODEL_EXTENSIONS[self.model_type], cancel=cancel)
+            if len(sweep.files) >= FREEZE_MIN_OBJECTS:
+                freeze_without_collecting()
         summary.problems.extend(sweep.problems)
         if sweep.cancelled:
             summary.status = "cancelled"
@@ -239,7 +242,10 @@ class ModelService:
                         if path not in seen and any(_under(record.root, root) for root in reachable_roots)]
             return changed, vanished
 
-        changed, vanished = await asyncio.to_thread(diff)
+        with bulk_allocation(freeze=False):
+            changed, vanished = await asyncio.to_thread(diff)
+            if len(changed) >= FREEZE_MIN_OBJECTS:
+                freeze_without_collecting()
         summary.total = len(sweep.files)
         summary.unchanged = summary.total - len(changed)
         self._emit_init("process_models", 0, f"{len(changed)} new or changed models")
