@@ -1,0 +1,33 @@
+"""The collector pauses: bulk loads run without cyclic collection, and what they built is frozen."""
+from __future__ import annotations
+
+import gc
+import threading
+
+from lora_manager.py.library.gc_tuning import bulk_allocation, freeze_without_collecting
+
+
+def test_bulk_allocation_pauses_collection_and_restores_it_even_when_nested_and_threaded():
+    assert gc.isenabled()
+    seen: list[bool] = []
+
+    def inner() -> None:
+        with bulk_allocation(freeze=False):
+            seen.append(gc.isenabled())
+
+    with bulk_allocation(freeze=False):
+        seen.append(gc.isenabled())
+        worker = threading.Thread(target=inner)
+        worker.start()
+        worker.join()
+        seen.append(gc.isenabled())  # the thread's exit does not switch collection back on
+    assert seen == [False, False, False]
+    assert gc.isenabled()
+
+
+def test_freezing_without_collecting_moves_live_objects_out_of_the_generations():
+    before = gc.get_freeze_count()
+    data = [{"n": i} for i in range(1000)]
+    freeze_without_collecting()
+    assert gc.get_freeze_count() >= before + len(data)
+    assert gc.isenabled()
