@@ -30,6 +30,7 @@ sys.modules["lora_manager"] = _pkg
 _spec.loader.exec_module(_pkg)
 
 from lora_manager.py.app import create_context  # noqa: E402
+from lora_manager.py.library.gc_tuning import freeze_startup_heap  # noqa: E402
 from lora_manager.py.library.hashing import hash_files  # noqa: E402
 from lora_manager.py.library.index import ModelIndex  # noqa: E402
 from lora_manager.py.library.query import ListQuery  # noqa: E402
@@ -99,6 +100,7 @@ def p50(samples: list[float]) -> float:
 
 async def cold_scan(data_dir: Path, root: Path) -> tuple[float, "LoopLag", int]:
     context = create_context(resolve_runtime_paths(None, str(data_dir), environ={}), extra_roots={"lora": [str(root)]})
+    freeze_startup_heap()  # as the standalone server does before it serves
     await context.database.open()
     service = context.service("lora")
     service.index = ModelIndex(context.database, "lora")
@@ -125,6 +127,7 @@ async def _warm_start(data_dir: Path, root: Path, n: int) -> dict[str, float]:
         context = await asyncio.to_thread(
             create_context, resolve_runtime_paths(None, str(data_dir), environ={}), extra_roots={"lora": [str(root)]})
         context.hub.bind_loop(asyncio.get_running_loop())
+        freeze_startup_heap()
         await context.database.open()
         service = context.service("lora")
         await service.start(early=True)

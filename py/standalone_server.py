@@ -19,6 +19,7 @@ from typing import Sequence
 from aiohttp import web
 
 from .app import AppContext, build_app, create_context
+from .library.gc_tuning import freeze_startup_heap
 from .routes.system_routes import standalone_route_table
 from .settings import MODEL_TYPES, RuntimePaths, resolve_runtime_paths
 
@@ -101,6 +102,7 @@ class StandaloneServer:
         self.context = await asyncio.to_thread(prepare_context, self.options)
         app = build_app(self.context, early=True)
         app.router.add_routes(standalone_route_table(self.context))
+        freeze_startup_heap()  # this process is the server: what is loaded now stays loaded
         self.runner = web.AppRunner(app, handler_cancellation=False, access_log=None)
         await self.runner.setup()
         site = web.TCPSite(self.runner, self.options.host, self.options.port)

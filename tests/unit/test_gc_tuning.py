@@ -4,7 +4,7 @@ from __future__ import annotations
 import gc
 import threading
 
-from lora_manager.py.library.gc_tuning import bulk_allocation, freeze_without_collecting
+from lora_manager.py.library.gc_tuning import bulk_allocation, freeze_startup_heap, freeze_without_collecting
 
 
 def test_bulk_allocation_pauses_collection_and_restores_it_even_when_nested_and_threaded():
@@ -31,3 +31,15 @@ def test_freezing_without_collecting_moves_live_objects_out_of_the_generations()
     freeze_without_collecting()
     assert gc.get_freeze_count() >= before + len(data)
     assert gc.isenabled()
+
+
+def test_the_startup_heap_is_collected_then_frozen():
+    class Cycle:
+        pass
+
+    garbage = Cycle()
+    garbage.me = garbage  # a reference cycle: only the collector frees it
+    del garbage
+    freeze_startup_heap()
+    assert not any(type(o) is Cycle for o in gc.get_objects())  # collected, not frozen
+    assert gc.get_freeze_count() > 0
