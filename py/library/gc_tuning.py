@@ -38,7 +38,7 @@ def freeze_startup_heap() -> None:
     gc.freeze()
 
 
-FREEZE_MIN_OBJECTS = 20000  # below this a full collection is quick: nothing is frozen
+FREEZE_MIN_OBJECTS = 5000  # below this a full collection takes a few milliseconds: nothing is frozen
 
 
 @contextmanager
