@@ -16,6 +16,7 @@ from typing import Iterator
 
 _lock = threading.Lock()
 _paused = 0
+_enable_after = True
 
 
 def freeze_long_lived() -> None:
@@ -46,10 +47,11 @@ def bulk_allocation(freeze: bool = True) -> Iterator[None]:
     """No cyclic collection while a bulk load allocates, then (``freeze``) move what it built out of the
     collector's generations. Re-entrant and thread-safe. Freezing is for large loads only: frozen objects are
     never examined again, so garbage cycles that exist at that moment would stay (a bounded, one-time cost)."""
-    global _paused
+    global _paused, _enable_after
     with _lock:
+        if _paused == 0:
+            _enable_after = gc.isenabled()  # the outermost pause decides, whichever thread leaves last
         _paused += 1
-        was_enabled = gc.isenabled()
         gc.disable()
     try:
         yield
@@ -59,5 +61,5 @@ def bulk_allocation(freeze: bool = True) -> Iterator[None]:
             if _paused == 0:
                 if freeze:
                     freeze_long_lived()
-                if was_enabled:
+                if _enable_after:
                     gc.enable()

@@ -43,3 +43,23 @@ def test_the_startup_heap_is_collected_then_frozen():
     freeze_startup_heap()
     assert not any(type(o) is Cycle for o in gc.get_objects())  # collected, not frozen
     assert gc.get_freeze_count() > 0
+
+
+def test_overlapping_pauses_in_two_threads_switch_collection_back_on_whichever_ends_last():
+    first_in, second_in, first_may_leave = threading.Event(), threading.Event(), threading.Event()
+
+    def first() -> None:
+        with bulk_allocation(freeze=False):
+            first_in.set()
+            second_in.wait(5)
+            first_may_leave.wait(5)
+
+    worker = threading.Thread(target=first)
+    worker.start()
+    first_in.wait(5)
+    with bulk_allocation(freeze=False):  # entered while the first pause holds: collection is already off
+        second_in.set()
+        first_may_leave.set()
+        worker.join()  # the first pause ends while this one still holds
+        assert not gc.isenabled()
+    assert gc.isenabled()
