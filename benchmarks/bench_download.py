@@ -211,15 +211,66 @@ async def main_async(args: argparse.Namespace, work: Path) -> None:
                   f"{(marks['resumed'] - marks['cut']) * 1000:.1f} ms")
         print(f"  an uncut run took {size / MiB / threaded:.2f} s; a restart from zero would have re-sent "
               f"{args.size_mb // 2} MiB")
+        server = await outage(server, source, port, url, out, sha, size, args.outage)
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+async def outage(server: subprocess.Popen, source: Path, port: int, url: str, out: Path, sha: str, size: int,
+                 seconds: float) -> subprocess.Popen:
+    """The server process dies at 50% of a (throttled) transfer and comes back ``seconds`` later; returns the
+    new server process. Uses the production retry policy and the Downloader's default patience."""
+    import aiohttp
+
+    from lora_manager.py.services.downloads.downloader import Downloader, DownloadRequest
+    from lora_manager.py.services.remote.resilience import ResilientHttp
+
+    print(f"Recovery after a {seconds:.0f} s outage of the host at 50% (production retry policy):")
+    marks: dict[str, float] = {}
+    state = {"server": server}
+
+    def watch(progress) -> None:
+        if "killed" not in marks and progress.bytes_downloaded >= size // 2:
+            state["server"].kill()
+            marks["killed"] = time.perf_counter()
+        elif "back" in marks and "resumed" not in marks and progress.bytes_downloaded > size // 2 \
+                and progress.status == "downloading":
+            marks["resumed"] = time.perf_counter()
+
+    async def bring_back() -> None:
+        while "killed" not in marks:
+            await asyncio.sleep(0.01)
+        state["server"].wait()
+        await asyncio.sleep(seconds)
+        state["server"] = subprocess.Popen([sys.executable, __file__, "--serve", str(source), "--port", str(port)])
+        while True:  # back = accepting connections again
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                    break
+            except OSError:
+                await asyncio.sleep(0.01)
+        marks["back"] = time.perf_counter()
+
+    for leftover in out.parent.glob(out.name + "*"):
+        leftover.unlink()
+    revive = asyncio.ensure_future(bring_back())
+    async with ResilientHttp(timeout=aiohttp.ClientTimeout(total=None)) as http:
+        loader = Downloader(http, write_mode="thread", progress_interval=0.0, read_bufsize=256 * 1024)
+        result = await loader.download(DownloadRequest(url, out, expected_sha256=sha), on_progress=watch)
+    await revive
+    print(f"  completed: sha256 ok={result.sha256 == sha}, resumed={result.resumed}, restarts={result.restarts}")
+    if "resumed" in marks:
+        print(f"  from the host's return to bytes flowing again: {(marks['resumed'] - marks['back']) * 1000:.0f} ms "
+              f"(outage {marks['back'] - marks['killed']:.1f} s)")
+    return state["server"]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size-mb", type=int, default=1024, help="size of the served file (256 for a quick run)")
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--outage", type=float, default=5.0, help="seconds the host is down mid-transfer")
     parser.add_argument("--dir", type=Path, default=None,
                         help="where to write (e.g. /dev/shm to take the disk out and compare CPU cost only)")
     parser.add_argument("--serve", type=Path, help=argparse.SUPPRESS)

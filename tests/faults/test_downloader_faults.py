@@ -139,16 +139,52 @@ async def test_refusals_are_not_retried(fake_civitai, downloader, tmp_path, stat
     assert len(ranges_sent(fake_civitai)) == 1 and not (tmp_path / "r.bin").exists()
 
 
-async def test_gives_up_after_the_policy_and_keeps_the_part(fake_civitai, downloader, tmp_path):
+async def test_without_patience_gives_up_after_the_policy_and_keeps_the_part(fake_civitai, http, tmp_path):
     blob = add_blob(fake_civitai, 50_000)
     target = tmp_path / "down.bin"
     target.with_name("down.bin.part").write_bytes(blob.data[:10_000])
     fake_civitai.fail_next(10, 503, path="/api/download/")
     with pytest.raises(RemoteError, match="gave up after 4 attempts") as caught:
-        await downloader.download(blob.request(target))
+        await Downloader(http, stall_timeout=0.3, patience=0.0).download(blob.request(target))
     assert caught.value.kind is ErrorKind.SERVER
     assert ranges_sent(fake_civitai) == ["bytes=10000-"] * 4
     assert target.with_name("down.bin.part").read_bytes() == blob.data[:10_000] and not target.exists()
+
+
+async def test_a_host_that_drops_away_mid_transfer_is_waited_for_and_the_transfer_resumes(fake_civitai, http,
+                                                                                          tmp_path):
+    blob = add_blob(fake_civitai, 300_000)
+    target = tmp_path / "cut.bin"
+    fake_civitai.cut_after(100_000, path="/api/download/")
+    went_down: list[bool] = []
+
+    def host_goes_down(progress) -> None:
+        if progress.bytes_downloaded and not went_down:  # while the first response streams, before its cut
+            went_down.append(True)
+            fake_civitai.fail_next(14, 503, path="/api/download/")  # down for several rounds of retries
+
+    loader = Downloader(http, chunk_size=16 * 1024, stall_timeout=2, progress_interval=0.0, patience=30,
+                        probe_interval=0.01)
+    result = await loader.download(blob.request(target), on_progress=host_goes_down)
+    assert target.read_bytes() == blob.data and result.sha256 == blob.sha256
+    assert result.resumed and result.restarts == 0
+    ranges = ranges_sent(fake_civitai)
+    assert ranges[0] is None and len(ranges) == 16 and ranges[-1].startswith("bytes=") and ranges[-1] != "bytes=0-"
+    # the host's circuit breaker was left alone: other calls to it still go through
+    assert http.breaker(fake_civitai.host).state.value == "closed"
+
+
+async def test_patience_runs_out_with_a_clear_error_and_the_part_kept(fake_civitai, http, tmp_path):
+    blob = add_blob(fake_civitai, 50_000)
+    target = tmp_path / "gone.bin"
+    target.with_name("gone.bin.part").write_bytes(blob.data[:10_000])
+    fake_civitai.fail_next(10_000, 503, path="/api/download/")
+    loader = Downloader(http, stall_timeout=0.3, patience=0.2, probe_interval=0.02)
+    with pytest.raises(RemoteError, match="gave up after 4 attempts") as caught:
+        await loader.download(blob.request(target))
+    assert caught.value.kind is ErrorKind.SERVER
+    assert len(ranges_sent(fake_civitai)) > 4  # probed again after the first round of retries
+    assert target.with_name("gone.bin.part").read_bytes() == blob.data[:10_000] and not target.exists()
 
 
 async def test_open_breaker_fails_fast(fake_civitai, http, tmp_path):

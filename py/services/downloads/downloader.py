@@ -174,6 +174,8 @@ class Downloader:
         progress_interval: float = 0.25,
         write_mode: str = "to_thread",
         read_bufsize: int = 1 * MiB,
+        patience: float = 600.0,
+        probe_interval: float = 2.0,
     ) -> None:
         if chunk_size < 1:
             raise ValueError("chunk_size must be positive")
@@ -187,6 +189,10 @@ class Downloader:
         self.progress_interval = float(progress_interval)
         self.write_mode = write_mode
         self.read_bufsize = read_bufsize
+        # Once bytes have arrived, a host that drops away (a network cut, a restart) is probed every
+        # ``probe_interval`` seconds for up to ``patience`` seconds since the last byte, and the transfer resumes.
+        self.patience = float(patience)
+        self.probe_interval = float(probe_interval)
 
     # -- public ------------------------------------------------------------------------------------
     async def download(
@@ -269,19 +275,30 @@ class Downloader:
             logger.info("Resuming download of %s from byte %d", request.target.name, size)
 
     async def _network_phase(self, t: _Transfer, host: str) -> None:
-        """Rounds of ``ResilientHttp.call`` until the body is complete; a round that moved the transfer
-        forward earns a fresh set of retries, one that did not ends the download with its error."""
+        """Rounds of ``ResilientHttp.call`` until the body is complete. A round that moved the transfer forward
+        earns a fresh set of retries. Before any byte arrived, a failed round ends the download with its error;
+        after, the host is probed again (outside its circuit breaker) until ``patience`` runs out, so a network
+        cut of seconds or minutes ends in a resume, not a failure."""
         label = f"Download {redact_url(t.request.url)}"
+        last_progress = time.monotonic()
         while True:
             if t.control.is_cancelled:
                 raise asyncio.CancelledError()
             before = t.high_water
             try:
-                outcome = await self.http.call(host, lambda: self._attempt(t), describe=label)
+                outcome = await self.http.call(host, lambda: self._attempt(t), describe=label,
+                                               guarded=before == 0)
             except RemoteError as error:
-                if error.retryable and t.high_water > before:
-                    continue
-                raise
+                if t.high_water > before:
+                    last_progress = time.monotonic()
+                    if error.retryable:
+                        continue
+                if not error.retryable or t.high_water == 0 or time.monotonic() - last_progress >= self.patience:
+                    raise
+                logger.info("%s: %s; trying again in %.1f s", label, error.message, self.probe_interval)
+                t.reporter.update("retrying", t.offset)
+                await asyncio.sleep(max(self.probe_interval, min(error.retry_after or 0.0, self.patience)))
+                continue
             if outcome == "done":
                 return
 

@@ -390,13 +390,15 @@ class ResilientHttp:
         return {host: breaker.to_dict() for host, breaker in sorted(self._breakers.items())}
 
     # -- calls -------------------------------------------------------------------------------------
-    async def call(self, host: str, operation: Callable[[], Awaitable[T]], *, describe: str = "") -> T:
+    async def call(self, host: str, operation: Callable[[], Awaitable[T]], *, describe: str = "",
+                   guarded: bool = True) -> T:
         """Run ``operation`` until it succeeds, fails for good, or ``host``'s breaker opens.
 
         Whatever ``operation`` raises is classified; the final failure is raised as a ``RemoteError``.
-        Cancellation propagates untouched.
+        Cancellation propagates untouched. ``guarded=False`` leaves the breaker out (neither asked nor told):
+        for a caller that paces its own probes, such as a transfer waiting for its host to come back.
         """
-        breaker = self.breaker(host)
+        breaker = self.breaker(host) if guarded else CircuitBreaker(host, failure_threshold=1 << 30)
         label = describe or host
         last: RemoteError | None = None
         attempt = 0
