@@ -21,17 +21,25 @@ from sortedcontainers import SortedKeyList
 
 from .columns import ColumnIndex
 from .gc_tuning import FREEZE_MIN_OBJECTS, bulk_allocation, freeze_long_lived
-from .records import STORED_FIELDS, ModelRecord
+from .records import STORED_FIELDS, ModelRecord, parse_identity
 from .sqlite_setup import open_database
 
 logger = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 2  # == len(MIGRATIONS)
+SCHEMA_VERSION = 3  # == len(MIGRATIONS)
 _FIELD_TYPES = {f.name: f.type for f in fields(ModelRecord)}
 _LIST_FIELDS = frozenset({"tags", "trigger_words"})
 _BOOL_FIELDS = frozenset(n for n, t in _FIELD_TYPES.items() if t in ("bool", bool))
 _ROW_FIELDS = (*STORED_FIELDS, "name_key")
 _COLUMNS = ", ".join(_ROW_FIELDS)
+# What a listing needs: the identity report (the largest column) stays in the index until asked for.
+_LIST_COLUMNS = ", ".join("'' AS identity_json" if name == "identity_json" else name for name in _ROW_FIELDS)
+# An empty identity_json means "not loaded": the stored report is kept.
+_UPSERT = (f"INSERT INTO models ({_COLUMNS}) VALUES ({', '.join('?' for _ in _ROW_FIELDS)}) "
+           "ON CONFLICT(file_path) DO UPDATE SET "
+           + ", ".join("identity_json = CASE WHEN excluded.identity_json = '' THEN models.identity_json "
+                       "ELSE excluded.identity_json END" if name == "identity_json" else f"{name} = excluded.{name}"
+                       for name in _ROW_FIELDS if name != "file_path"))
 
 
 def _column_sql(name: str) -> str:
@@ -43,15 +51,22 @@ def _column_sql(name: str) -> str:
     return f"{name} TEXT"
 
 
+_ADDED_LATER = ("network_type",)  # stored fields that a later migration adds as columns
+_V1_FIELDS = tuple(n for n in STORED_FIELDS if n not in _ADDED_LATER)
+
 MIGRATIONS: list[str] = [
     # 1: the models table, one column per stored field of ModelRecord at version 1.
     "CREATE TABLE IF NOT EXISTS models ("
-    + ", ".join(_column_sql(n) for n in STORED_FIELDS)
+    + ", ".join(_column_sql(n) for n in _V1_FIELDS)
     + ");\nCREATE INDEX IF NOT EXISTS models_type ON models(model_type);\n"
     "CREATE INDEX IF NOT EXISTS models_sha ON models(sha256);\n"
     "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);",
     # 2: the natural sort key, computed at ingest, so a warm start does not compute it again.
     "ALTER TABLE models ADD COLUMN name_key TEXT NOT NULL DEFAULT '';",
+    # 3: the network type beside the identity report, so listings need not load the report.
+    "ALTER TABLE models ADD COLUMN network_type TEXT NOT NULL DEFAULT '';\n"
+    "UPDATE models SET network_type = coalesce(json_extract(identity_json, '$.network_type'), '') "
+    "WHERE json_valid(identity_json);",
 ]
 
 
@@ -121,16 +136,11 @@ class LibraryDatabase:
             raise RuntimeError("library database is not open")
         return self.conn
 
-    async def fetch_rows(self, model_type: str) -> list[Any]:
-        conn = self._require()
-        async with conn.execute(f"SELECT {_COLUMNS} FROM models WHERE model_type = ?", (model_type,)) as cursor:
-            return list(await cursor.fetchall())
-
     async def load_records(self, model_type: str, chunk: int = 5000) -> list[ModelRecord]:
         """Rows decoded in chunks in a worker thread: the peak memory of a warm start stays near the records'."""
         conn = self._require()
         records: list[ModelRecord] = []
-        async with conn.execute(f"SELECT {_COLUMNS} FROM models WHERE model_type = ?", (model_type,)) as cursor:
+        async with conn.execute(f"SELECT {_LIST_COLUMNS} FROM models WHERE model_type = ?", (model_type,)) as cursor:
             while rows := await cursor.fetchmany(chunk):
                 records.extend(await asyncio.to_thread(rows_to_records, rows))
         return records
@@ -160,7 +170,7 @@ class LibraryDatabase:
         async with conn.execute(f"SELECT count(*) FROM models WHERE {where}", (model_type,)) as cursor:
             total = int((await cursor.fetchone())[0])
         async with conn.execute(
-            f"SELECT {_COLUMNS} FROM models WHERE {where} ORDER BY {column} {direction}, file_path {direction} "
+            f"SELECT {_LIST_COLUMNS} FROM models WHERE {where} ORDER BY {column} {direction}, file_path {direction} "
             "LIMIT ? OFFSET ?", (model_type, limit, offset)) as cursor:
             rows = list(await cursor.fetchall())
         return rows_to_records(rows), total
@@ -170,9 +180,14 @@ class LibraryDatabase:
         if not rows:
             return
         conn = self._require()
-        placeholders = ", ".join("?" for _ in _ROW_FIELDS)
-        await conn.executemany(f"INSERT OR REPLACE INTO models ({_COLUMNS}) VALUES ({placeholders})", rows)
+        await conn.executemany(_UPSERT, rows)
         await conn.commit()
+
+    async def identity_json(self, file_path: str) -> str:
+        conn = self._require()
+        async with conn.execute("SELECT identity_json FROM models WHERE file_path = ?", (file_path,)) as cursor:
+            row = await cursor.fetchone()
+        return row[0] if row and row[0] else "{}"
 
     async def delete(self, paths: Iterable[str]) -> None:
         keys = [(p,) for p in paths]
@@ -374,6 +389,12 @@ class ModelIndex:
 
     def get(self, path: str) -> ModelRecord | None:
         return self.projection.get(path)
+
+    async def identity_of(self, record: ModelRecord) -> dict[str, Any]:
+        """The identity report of a record, read from the index when the record was loaded without it."""
+        if record.identity_json:
+            return record.identity()
+        return parse_identity(await self.database.identity_json(record.file_path))
 
     def __len__(self) -> int:
         return len(self.projection)

@@ -186,6 +186,7 @@ def ingest_file(stat: FileStat, model_type: str, previous: ModelRecord | None = 
         status_reason=reason,
         sidecar_status=sidecar_status,
         identity_json=json.dumps(identity_data, ensure_ascii=False),
+        network_type=identity.network_type,
         usage_count=previous.usage_count if previous else 0,
         update_available=previous.update_available if previous else False,
     )

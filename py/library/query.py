@@ -159,7 +159,7 @@ def search_predicate(query: ListQuery) -> Callable[[ModelRecord], bool] | None:
         for word in words:
             if any(word in text for text in texts):
                 continue
-            tokens = record.search_tokens if default_fields else [
+            tokens = record.fuzzy_tokens() if default_fields else [
                 tok for text in texts for tok in text.replace("_", " ").replace("-", " ").split()]
             if not _similar(word, tokens):
                 return False

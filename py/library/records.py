@@ -55,6 +55,14 @@ def first_letter_group(name: str) -> str:
     return "@"
 
 
+_NO_TAGS: frozenset[str] = frozenset()
+
+
+def _folded(text: str) -> str:
+    folded = text.casefold()
+    return text if folded == text else folded
+
+
 @dataclass(slots=True)
 class ModelRecord:
     """One model file. ``file_path`` is absolute with '/' separators and is the identity."""
@@ -94,7 +102,8 @@ class ModelRecord:
     status: str = "ok"  # ok | invalid
     status_reason: str = ""
     sidecar_status: str = "ok"  # ok | missing | corrupt | read_only
-    identity_json: str = "{}"
+    identity_json: str = "{}"  # "" when not loaded (a warm start leaves it in the index until asked for)
+    network_type: str = ""  # from the identity report, kept apart for the listing
     usage_count: int = 0
     update_available: bool = field(default=False, compare=False)  # set from the update checks, never stored
     # Derived at ingest (never stored): query keys
@@ -114,20 +123,28 @@ class ModelRecord:
         self.refresh_keys()
 
     def refresh_keys(self) -> None:
+        """The query keys. Each is the original string when folding changes nothing, and empty values are
+        shared: at 100k models every byte per record is 100 kB."""
         self.intern_shared()
         display = self.model_name or self.file_name
         if not self.name_key:  # a key read back from the index is kept; ``evolve`` clears it
             self.name_key = natural_key(display)
-        self.search_name = display.casefold()
-        self.search_file = self.file_name.casefold()
-        self.tags_lower = frozenset(t.casefold() for t in self.tags)
-        self.search_tags = "\x1f".join(sorted(self.tags_lower))
-        self.search_creator = self.creator.casefold()
+        self.search_name = _folded(display)
+        self.search_file = _folded(self.file_name)
+        self.tags_lower = frozenset(t.casefold() for t in self.tags) if self.tags else _NO_TAGS
+        self.search_tags = "\x1f".join(sorted(self.tags_lower)) if self.tags else ""
+        self.search_creator = _folded(self.creator)
         self.folder_key = sys.intern(self.folder.casefold())
-        self.letter = first_letter_group(display)
+        self.letter = sys.intern(first_letter_group(display))
         self.search_default = self.search_file + "\x1f" + self.search_name
-        words = f"{self.search_file} {self.search_name}".replace("_", " ").replace("-", " ").split()
-        self.search_tokens = tuple(dict.fromkeys(words))
+        self.search_tokens = ()  # built on the first fuzzy search (``fuzzy_tokens``)
+
+    def fuzzy_tokens(self) -> tuple[str, ...]:
+        """The words of the file and display names, for fuzzy matching; built once, on first use."""
+        if not self.search_tokens:
+            words = f"{self.search_file} {self.search_name}".replace("_", " ").replace("-", " ").split()
+            self.search_tokens = tuple(dict.fromkeys(words))
+        return self.search_tokens
 
     def intern_shared(self) -> None:
         """Values shared by many records become one object each: at 100k models this saves tens of megabytes."""
@@ -135,8 +152,11 @@ class ModelRecord:
         self.root, self.folder, self.model_type = intern(self.root), intern(self.folder), intern(self.model_type)
         self.base_model, self.base_model_source = intern(self.base_model), intern(self.base_model_source)
         self.extension, self.sub_type = intern(self.extension), intern(self.sub_type)
+        self.network_type = intern(self.network_type)
         self.hash_status, self.status, self.sidecar_status = (intern(self.hash_status), intern(self.status),
                                                               intern(self.sidecar_status))
+        if len(self.usage_tips) <= 2:
+            self.usage_tips = intern(self.usage_tips)
         if self.folder_key:
             self.folder_key = intern(self.folder_key)
 
@@ -153,8 +173,12 @@ class ModelRecord:
         return replace(self, **{"name_key": "", **changes})
 
     def identity(self) -> dict[str, Any]:
-        """The identity report (parsed once per distinct text and shared: treat it as read-only)."""
-        return _parse_identity(self.identity_json or "{}")
+        """The identity report (parsed once per distinct text and shared: treat it as read-only); empty when
+        it was not loaded (see ``ModelIndex.identity_of``)."""
+        return parse_identity(self.identity_json or "{}")
+
+    def network(self) -> str:
+        return self.network_type or (self.identity().get("network_type", "") if self.identity_json else "")
 
     def preview_url(self) -> str:
         if not self.preview_path:
@@ -177,7 +201,6 @@ class ModelRecord:
 
     def to_list_item(self, *, include_usage: bool = False) -> dict[str, Any]:
         """The list item of API-COMPAT §3, plus the identity fields of this project."""
-        identity = self.identity()
         item: dict[str, Any] = {
             "model_name": self.display_name,
             "file_name": self.file_name,
@@ -199,13 +222,13 @@ class ModelRecord:
             "skip_metadata_refresh": self.skip_metadata_refresh,
             "sub_type": self.sub_type or SUB_TYPES[self.model_type][0],
             "civitai": self.civitai_summary(),
-            "auto_tags": auto_tags(self, identity),
+            "auto_tags": auto_tags(self),
             "version_count": None,
             "hf_url": "",
             "hash_status": self.hash_status,
             "status": self.status,
             "status_reason": self.status_reason,
-            "network_type": identity.get("network_type", ""),
+            "network_type": self.network(),
             "base_model_source": self.base_model_source,
         }
         if self.model_type == "lora":
@@ -214,7 +237,7 @@ class ModelRecord:
 
 
 @functools.lru_cache(maxsize=8192)
-def _parse_identity(text: str) -> dict[str, Any]:
+def parse_identity(text: str) -> dict[str, Any]:
     try:
         value = json.loads(text)
     except json.JSONDecodeError:
@@ -222,11 +245,10 @@ def _parse_identity(text: str) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def auto_tags(record: ModelRecord, identity: dict[str, Any] | None = None) -> list[str]:
+def auto_tags(record: ModelRecord) -> list[str]:
     """Tags derived from what the file is, shown beside user tags (computed, never stored)."""
     tags: list[str] = []
-    identity = record.identity() if identity is None else identity
-    network = identity.get("network_type")
+    network = record.network()
     if network and network not in ("Unknown", "Full", "Embedding"):
         tags.append(str(network).lower())
     if record.trigger_words:

@@ -248,7 +248,7 @@ class ModelRoutes:
     async def info(self, request: web.Request) -> web.Response:
         """The full identity report of one model: every value with where it came from."""
         record = self._record(request.query.get("file_path"))
-        identity = record.identity()
+        identity = await self.service.index.identity_of(record)
         return json_ok({
             "success": True,
             "file_path": to_api_path(record.file_path),

@@ -159,3 +159,16 @@ async def test_close_during_an_early_start_stops_cleanly(lib_env, early):
         assert context.fully_started.is_set()
         await context.close()
         assert not context.fully_started.is_set()
+
+
+async def test_identity_reports_are_read_from_the_index_after_a_warm_start(lib_env, aiohttp_client):
+    env = await _indexed_env(lib_env)
+    context = await asyncio.to_thread(env.context)
+    client = await aiohttp_client(build_app(context))
+    path = env.loras / "group_1" / "model_1.safetensors"
+    record = context.service("lora").index.get(str(path).replace("\\", "/"))
+    assert record is not None and record.identity_json == ""  # the warm start left the report in the index
+    resp = await client.get("/api/lm/loras/info", params={"file_path": str(path)})
+    body = await resp.json()
+    assert resp.status == 200 and body["identity"]["network_type"] == "LoRA"
+    assert body["identity"]["network_type_source"]

@@ -216,3 +216,60 @@ async def test_index_of_an_older_schema_is_migrated_and_kept(tmp_path):
     assert await database.load_records("lora") == []
     await database.close()
     assert database.healed_from is None
+
+
+async def test_rows_of_a_version_1_index_get_their_network_type_and_keep_their_identity(tmp_path):
+    import json
+    import sqlite3
+
+    from lora_manager.py.library.index import _V1_FIELDS, MIGRATIONS, LibraryDatabase, ModelIndex
+
+    path = tmp_path / "v1.sqlite"
+    conn = sqlite3.connect(path)
+    conn.executescript(MIGRATIONS[0])
+    conn.execute("PRAGMA user_version=1")
+    row = {name: None for name in _V1_FIELDS}
+    row.update(file_path="/lib/a.safetensors", model_type="lora", root="/lib", folder="", file_name="a",
+               extension=".safetensors", size=1, mtime_ns=1, tags="[]", trigger_words="[]", favorite=0, exclude=0,
+               from_civitai=0, skip_metadata_refresh=0, usage_count=0, preview_nsfw_level=0, inode=0,
+               sidecar_mtime_ns=0, sidecar_size=0, base_model="SD 1.5", base_model_source="metadata",
+               identity_json=json.dumps({"network_type": "LoCon", "rank": 8}), hash_status="pending",
+               status="ok", sidecar_status="ok", usage_tips="{}", preview_path="", model_name="A", notes="",
+               civitai_name="", creator="", sha256="", autov3="", status_reason="", sub_type="")
+    conn.execute(f"INSERT INTO models ({', '.join(row)}) VALUES ({', '.join('?' for _ in row)})", list(row.values()))
+    broken = dict(row, file_path="/lib/b.safetensors", file_name="b", identity_json="not json")
+    conn.execute(f"INSERT INTO models ({', '.join(broken)}) VALUES ({', '.join('?' for _ in broken)})",
+                 list(broken.values()))
+    conn.commit()
+    conn.close()
+    database = LibraryDatabase(path)
+    await database.open()
+    index = ModelIndex(database, "lora")
+    await index.load_in_thread()
+    record = index.get("/lib/a.safetensors")
+    assert record.network_type == "LoCon" and record.identity_json == ""  # listings do not load the report
+    assert record.to_list_item()["network_type"] == "LoCon"
+    assert await index.identity_of(record) == {"network_type": "LoCon", "rank": 8}
+    # an edit of a record loaded without its report keeps the stored report
+    await index.put(record.evolve(notes="edited"))
+    assert await index.identity_of(index.get("/lib/a.safetensors")) == {"network_type": "LoCon", "rank": 8}
+    assert index.get("/lib/b.safetensors").network_type == ""  # an unreadable report migrates to nothing
+    await database.close()
+    assert database.healed_from is None
+
+
+async def test_a_fresh_report_replaces_the_stored_one(tmp_path):
+    from lora_manager.py.library.index import LibraryDatabase, ModelIndex
+    from lora_manager.py.library.records import ModelRecord
+
+    database = LibraryDatabase(tmp_path / "fresh.sqlite")
+    await database.open()
+    index = ModelIndex(database, "lora")
+    first = ModelRecord(file_path="/lib/c.safetensors", model_type="lora", root="/lib", folder="", file_name="c",
+                        extension=".safetensors", size=1, mtime_ns=1, identity_json='{"rank": 4}', network_type="LoRA")
+    await index.put(first)
+    await index.put(first.evolve(identity_json='{"rank": 16}'))
+    reloaded = ModelIndex(database, "lora")
+    await reloaded.load_in_thread()
+    assert await reloaded.identity_of(reloaded.get("/lib/c.safetensors")) == {"rank": 16}
+    await database.close()
