@@ -1,4 +1,4 @@
-// Model details dialog: metadata, identity report, edits saved to the sidecar, Civitai versions.
+// Model details dialog: metadata, identity report, edits saved to the sidecar, Civitai versions, example images.
 import { api, postJson } from "./api.js";
 import { openDialog } from "./dialog.js";
 import { formatBytes, h, isVideoUrl } from "./dom.js";
@@ -29,10 +29,12 @@ export function openDetails(pageType, item, { onSaved } = {}) {
   ];
   const panels = {};
   const tabButtons = {};
+  const examples = item.sha256 ? exampleImagesSection(item.sha256) : null;
 
   openDialog({
     title: nameEl,
     className: "modal-details",
+    onClose: () => { if (examples) examples.stop(); },
     build: (body) => {
       const tabList = h("div", { class: "tabs", role: "tablist", "aria-label": t("manager.details.tabs") });
       for (const [id, key] of tabs) {
@@ -169,7 +171,7 @@ export function openDetails(pageType, item, { onSaved } = {}) {
         text: t("common.save") })));
     panels.overview.replaceChildren(h("div", { class: "details-grid" },
       h("div", { class: "details-side" }, media, facts, isLora ? syntaxCode : null, h("div", { class: "row" }, copy, civitaiLink)),
-      form));
+      form), examples ? examples.element : null);
   }
 
   // -- identity report -----------------------------------------------------------------------------
@@ -278,4 +280,62 @@ export function openDetails(pageType, item, { onSaved } = {}) {
       button.disabled = false;
     }
   }
+}
+
+/** The "Example images" section of one model: its stored files (``GET /api/lm/example-images/{sha256}``),
+ * loaded when the details open and again when a run ends. ``stop()`` detaches it when the dialog closes. */
+function exampleImagesSection(sha256) {
+  const headingId = `examples-title-${sha256.slice(0, 12)}`;
+  const content = h("div", { class: "example-images-content" }, h("p", { class: "muted", text: t("common.loading") }));
+  const element = h("section", { class: "example-images", id: "example-images", "aria-labelledby": headingId },
+    h("h3", { class: "example-images-title", id: headingId, text: t("manager.examples.title") }), content);
+  let request = null;
+
+  const render = (files) => {
+    if (!files.length) {
+      content.replaceChildren(h("p", { class: "muted", id: "example-images-empty", text: t("manager.examples.none") }));
+      return;
+    }
+    content.replaceChildren(h("ul", { class: "example-images-list", id: "example-images-list" }, ...files.map((file, index) => {
+      const label = t("manager.examples.item", { number: index + 1, name: file.name });
+      const video = file.is_video || isVideoUrl(file.url);
+      const media = video
+        ? h("video", { src: file.url, muted: true, loop: true, playsInline: true, preload: "metadata", controls: true,
+          "aria-label": label })
+        : h("img", { src: file.url, alt: label, loading: "lazy" });
+      return h("li", { class: `example-image${video ? " is-video" : ""}`, dataset: { name: file.name } },
+        media,
+        h("a", { href: file.url, target: "_blank", rel: "noopener noreferrer", class: "example-image-open",
+          "aria-label": t("manager.examples.open", { name: file.name }), title: file.name, text: "↗" }));
+    })));
+  };
+
+  const load = async () => {
+    if (request) request.abort();
+    const controller = new AbortController();
+    request = controller;
+    try {
+      const body = await api(`/api/lm/example-images/${encodeURIComponent(sha256)}`, { signal: controller.signal });
+      render(Array.isArray(body.files) ? body.files : []);
+    } catch (err) {
+      if (err && err.name === "AbortError") return;
+      // No folder configured is not a fault of this model: say how to get examples.
+      const notSet = err.status === 400 && /example_images_path/.test(err.message || "");
+      content.replaceChildren(notSet
+        ? h("p", { class: "muted", id: "example-images-empty", text: t("manager.examples.not_configured") })
+        : h("p", { class: "form-error", role: "alert", text: t("manager.examples.error", { error: err.message }) }));
+    } finally {
+      if (request === controller) request = null;
+    }
+  };
+
+  document.addEventListener("lm:example-images-changed", load);
+  load();
+  return {
+    element,
+    stop: () => {
+      document.removeEventListener("lm:example-images-changed", load);
+      if (request) request.abort();
+    },
+  };
 }

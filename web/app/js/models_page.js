@@ -31,9 +31,12 @@ export function mountModelsPage(root, pageType) {
   const selectVisible = h("button", { type: "button", class: "btn", id: "select-visible", "data-i18n": "manager.toolbar.select_visible" });
   const rescan = h("button", { type: "button", class: "btn", id: "rescan", "data-i18n": "manager.toolbar.rescan" });
   const fetchAll = h("button", { type: "button", class: "btn", id: "fetch-all", "data-i18n": "manager.toolbar.fetch_all" });
+  const fetchExamples = h("button", { type: "button", class: "btn", id: "download-examples",
+    "data-i18n": "manager.toolbar.download_examples" });
   const toolbar = h("div", { class: "toolbar", role: "search" },
     h("div", { class: "search-wrap" }, searchInput), sortSelect, count,
-    h("div", { class: "toolbar-spacer" }), selectVisible, rescan, fetchAll);
+    h("div", { class: "toolbar-spacer" }),
+    h("div", { class: "toolbar-actions" }, selectVisible, rescan, fetchAll, fetchExamples));
   const letterBar = h("nav", { class: "letter-bar", "data-i18n-attr": "aria-label:manager.filters.letters" });
   const bulkCount = h("span", { class: "bulk-count", "aria-live": "polite" });
   const bulkBar = h("div", { class: "bulk-bar", hidden: true, role: "toolbar", "data-i18n-attr": "aria-label:manager.bulk.label" },
@@ -203,10 +206,55 @@ export function mountModelsPage(root, pageType) {
     }
   });
 
+  // -- example images: the selection when there is one, else every model of this page's type --------
+  let examplesJob = null; // id of the run this page started, to report its end
+  const endedRuns = new Map(); // job id -> final frame; the frame may arrive before the POST's answer
+  function examplesTitle() {
+    const text = selection.size ? t("manager.toolbar.download_examples_selected", { count: selection.size })
+      : t("manager.toolbar.download_examples_all", { type: t(`nav.${pageType}`) });
+    fetchExamples.title = text;
+  }
+  fetchExamples.addEventListener("click", async () => {
+    const paths = selection.paths();
+    const request = paths.length ? { file_paths: paths } : { model_types: [MODEL_TYPE[pageType]] };
+    fetchExamples.disabled = true;
+    try {
+      const body = await postJson("/api/lm/download-example-images", request);
+      examplesJob = body.job_id || null;
+      toast(body.message || t("manager.examples.started"), { kind: "success" });
+      if (examplesJob && endedRuns.has(examplesJob)) reportExamplesEnd(endedRuns.get(examplesJob));
+    } catch (err) {
+      toastError(err.message);
+    } finally {
+      fetchExamples.disabled = false;
+    }
+  });
+
+  /** ``example_images_progress`` frames: the job row (with cancel) comes from the job frames. When any run
+   * ends, open details re-list their files; the end of a run this page started is also told in a toast. */
+  function onExamplesFrame(frame) {
+    if (!["completed", "cancelled", "error"].includes(frame.status)) return;
+    document.dispatchEvent(new CustomEvent("lm:example-images-changed"));
+    if (examplesJob && frame.job_id === examplesJob) {
+      reportExamplesEnd(frame);
+      return;
+    }
+    endedRuns.set(frame.job_id, frame);
+    for (const key of [...endedRuns.keys()].slice(0, -5)) endedRuns.delete(key);
+  }
+
+  function reportExamplesEnd(frame) {
+    examplesJob = null;
+    const message = frame.message || t(`jobs.${frame.status === "error" ? "failed" : frame.status}`);
+    if (frame.status === "error" || frame.failures) toastError(message);
+    else toast(message, { kind: "success" });
+  }
+
   // -- selection and bulk actions ----------------------------------------------------------------
   selection.onChange(() => {
     bulkBar.hidden = selection.size === 0;
     bulkCount.textContent = t("manager.bulk.selected", { count: selection.size });
+    examplesTitle();
   });
 
   async function bulkDelete() {
@@ -338,7 +386,9 @@ export function mountModelsPage(root, pageType) {
     loadFacets();
     source.emit();
     bulkCount.textContent = t("manager.bulk.selected", { count: selection.size });
+    examplesTitle();
   });
+  examplesTitle();
   loadFacets();
   reload();
   const changed = debounce(() => refreshInPlace(), 300);
@@ -346,6 +396,9 @@ export function mountModelsPage(root, pageType) {
     modelType: MODEL_TYPE[pageType],
     onModelsChanged: (frame) => {
       if (!frame.model_type || frame.model_type === MODEL_TYPE[pageType]) changed();
+    },
+    onFrame: (frame) => {
+      if (frame.type === "example_images_progress") onExamplesFrame(frame);
     },
     grid,
     source,

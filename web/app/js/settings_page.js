@@ -1,4 +1,5 @@
-// The settings page: roots per type, Civitai key (masked), language, templates, watching, hashing, downloads.
+// The settings page: roots per type, Civitai key (masked), language, templates, watching, hashing, downloads,
+// example images.
 import { api, postJson } from "./api.js";
 import { h } from "./dom.js";
 import { LANGUAGES, loadLocale, onLocaleChange, t } from "./i18n.js";
@@ -6,6 +7,11 @@ import { toast } from "./toast.js";
 
 const TYPES = [["lora", "nav.loras"], ["checkpoint", "nav.checkpoints"], ["embedding", "nav.embeddings"]];
 const WATCH_MODES = ["off", "poll", "notify"];
+
+/** "SD 1.5, Pony , ,SDXL 1.0" -> ["SD 1.5", "Pony", "SDXL 1.0"] (duplicates dropped, order kept). */
+export function splitNames(text) {
+  return [...new Set(String(text || "").split(",").map((name) => name.trim()).filter(Boolean))];
+}
 
 /** ``onLanguage(lang)`` keeps the header's language select in step after a save. */
 export function mountSettingsPage(root, { onLanguage } = {}) {
@@ -79,6 +85,16 @@ export function mountSettingsPage(root, { onLanguage } = {}) {
     const lazy = h("input", { type: "checkbox", id: "lazy-hashing", checked: Boolean(settings.hash_checkpoints_lazily) });
     const concurrency = h("input", { type: "number", class: "text-input", id: "download-concurrency", min: "1", max: "16",
       value: String(settings.download_concurrency) });
+    const skipDownloaded = h("input", { type: "checkbox", id: "skip-downloaded-versions",
+      checked: Boolean(settings.skip_previously_downloaded_model_versions) });
+    const skipBases = h("input", { type: "text", class: "text-input", id: "skip-base-models", autocomplete: "off",
+      "aria-describedby": "skip-base-models-hint", placeholder: t("manager.settings.skip_base_models_placeholder"),
+      value: (settings.download_skip_base_models || []).join(", ") });
+    const examplesPath = h("input", { type: "text", class: "text-input", id: "example-images-path", autocomplete: "off",
+      "aria-describedby": "example-images-path-hint", placeholder: t("manager.settings.example_images_path_placeholder"),
+      value: settings.example_images_path || "" });
+    const downloadExamples = h("input", { type: "checkbox", id: "download-example-images",
+      checked: Boolean(settings.download_example_images) });
 
     const number = (input) => {
       const text = input.value.trim();
@@ -100,7 +116,14 @@ export function mountSettingsPage(root, { onLanguage } = {}) {
         poll_interval_seconds: number(poll),
         hash_checkpoints_lazily: lazy.checked,
         download_concurrency: number(concurrency),
+        skip_previously_downloaded_model_versions: skipDownloaded.checked,
+        download_skip_base_models: splitNames(skipBases.value),
+        example_images_path: examplesPath.value.trim(),
+        download_example_images: downloadExamples.checked,
       };
+      const inputs = { poll_interval_seconds: poll, download_concurrency: concurrency, download_skip_base_models: skipBases,
+        example_images_path: examplesPath };
+      for (const input of Object.values(inputs)) input.removeAttribute("aria-invalid");
       if (clearKey) changes.civitai_api_key = "";
       else if (keyInput.value) changes.civitai_api_key = keyInput.value;
       try {
@@ -121,13 +144,16 @@ export function mountSettingsPage(root, { onLanguage } = {}) {
         status.textContent = "";
         const list = (err.body && Array.isArray(err.body.problems) && err.body.problems.length) ? err.body.problems : [err.message];
         problems.replaceChildren(h("h3", { text: t("settings.invalid") }), h("ul", {}, ...list.map((p) => h("li", { text: p }))));
+        for (const [key, input] of Object.entries(inputs)) {
+          if (list.some((p) => String(p).startsWith(key))) input.setAttribute("aria-invalid", "true");
+        }
         problems.hidden = false;
         problems.scrollIntoView({ block: "nearest" });
       }
     };
 
     const field = (labelKey, input, hint) => h("label", { class: "field" }, h("span", { text: t(labelKey) }), input,
-      hint ? h("small", { class: "muted", text: hint }) : null);
+      hint ? h("small", { class: "muted", id: input.getAttribute("aria-describedby") || null, text: hint }) : null);
     root.replaceChildren(h("form", { class: "settings-form page-pad", novalidate: true, onsubmit: save },
       h("h1", { text: t("settings.title") }),
       problems,
@@ -145,6 +171,13 @@ export function mountSettingsPage(root, { onLanguage } = {}) {
         field("manager.settings.poll_interval", poll, t("manager.settings.poll_hint")),
         h("label", { class: "check-row" }, lazy, h("span", { text: t("manager.settings.lazy_hashing") })),
         field("manager.settings.download_concurrency", concurrency, t("manager.settings.concurrency_hint"))),
+      h("section", { class: "card-section", id: "settings-downloads" }, h("h2", { text: t("manager.settings.downloads") }),
+        h("label", { class: "check-row" }, skipDownloaded, h("span", { text: t("manager.settings.skip_downloaded_versions") })),
+        field("manager.settings.skip_base_models", skipBases, t("manager.settings.skip_base_models_hint"))),
+      h("section", { class: "card-section", id: "settings-example-images" },
+        h("h2", { text: t("manager.settings.example_images") }),
+        field("manager.settings.example_images_path", examplesPath, t("manager.settings.example_images_path_hint")),
+        h("label", { class: "check-row" }, downloadExamples, h("span", { text: t("manager.settings.download_example_images") }))),
       h("div", { class: "form-footer" }, status, h("button", { type: "submit", class: "btn btn-primary", id: "save-settings",
         text: t("common.save") }))));
   }
