@@ -129,9 +129,9 @@ def read_url_and_drain(proc: subprocess.Popen[str]) -> tuple[str, list[str]]:
     return url, log
 
 
-def start_server(tmp: Path, loras: Path, *, civitai_url: str, expected: int, port: int = 0) -> LiveServer:
+def start_server(tmp: Path, loras: Path, *, civitai_url: str, expected: int | None, port: int = 0) -> LiveServer:
     """Start ``standalone.py`` (on a free port unless ``port`` is given: a restart keeps its address) with Civitai at
-    ``civitai_url``; wait until ``expected`` LoRAs are listed."""
+    ``civitai_url``; wait until ``expected`` LoRAs are listed (``None``: until it lists, whatever the count)."""
     data_dir = tmp / "data"
     env = {**os.environ, "LORA_MANAGER_CIVITAI_BASE_URL": civitai_url, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen([sys.executable, str(ROOT / "standalone.py"), "--port", str(port), "--data-dir", str(data_dir),
@@ -139,7 +139,10 @@ def start_server(tmp: Path, loras: Path, *, civitai_url: str, expected: int, por
                             cwd=tmp, env=env)
     url, log = read_url_and_drain(proc)
     server = LiveServer(url=url, proc=proc, library=loras, data_dir=data_dir, log=log)
-    server.wait_for_total(expected)
+    if expected is None:
+        server.wait_for("/api/lm/loras/list?page_size=1", lambda body: "total" in body)
+    else:
+        server.wait_for_total(expected)
     return server
 
 
