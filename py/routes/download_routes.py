@@ -16,8 +16,8 @@ from ..services.downloads.library_status import normalize_model_type
 from ..services.downloads.manager import DownloadManager, DownloadParams
 from ..services.downloads.store import HISTORY_STATUSES, MAX_HISTORY_PAGE, QUEUE_STATUSES, new_download_id
 from ..services.metadata.civitai_client import FileSelection
-from .http import ApiError, json_ok, optional_bool, optional_int, read_json_object, require_int, require_str, \
-    state_changing
+from .http import ApiError, json_ok, optional_bool, optional_int, read_json_object, require_component, require_int, \
+    require_str, state_changing
 
 if TYPE_CHECKING:
     from ..app import AppContext
@@ -67,10 +67,7 @@ class DownloadRoutes:
 
     @property
     def manager(self) -> DownloadManager:
-        manager = self.context.components.get(COMPONENT)
-        if manager is None:
-            raise ApiError("Downloads are not available", 503)
-        return manager
+        return require_component(self.context, COMPONENT, "Downloads")
 
     async def _call(self, work: Any) -> Any:
         try:

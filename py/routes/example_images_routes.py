@@ -12,7 +12,7 @@ from ..services.example_images.paths import InvalidSha256, preview_url
 from ..services.example_images.progress import plural
 from ..services.example_images.service import COMPONENT, ExampleImagesError, ExampleImagesService
 from ..settings import MODEL_TYPES
-from .http import ApiError, json_ok, optional_bool, read_json_object
+from .http import ApiError, json_ok, optional_bool, read_json_object, require_component
 
 if TYPE_CHECKING:
     from ..app import AppContext
@@ -51,10 +51,7 @@ class ExampleImagesRoutes:
 
     @property
     def service(self) -> ExampleImagesService:
-        service = self.context.components.get(COMPONENT)
-        if service is None:
-            raise ApiError("Example images are not available", 503)
-        return service
+        return require_component(self.context, COMPONENT, "Example images")
 
     async def download(self, request: web.Request) -> web.Response:
         data = await read_json_object(request)

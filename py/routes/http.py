@@ -55,6 +55,14 @@ def is_state_changing(handler: Any) -> bool:
     return bool(getattr(handler, STATE_CHANGING_ATTR, False))
 
 
+def require_component(context: Any, name: str, what: str) -> Any:
+    """An area service of the app (``context.components[name]``), or a 503 naming the area."""
+    found = context.components.get(name)
+    if found is None:
+        raise ApiError(f"{what} are not available", 503)
+    return found
+
+
 def serves_while_loading(handler: H) -> H:
     """Mark a handler that answers while the library is still loading (all others wait for the start)."""
     setattr(handler, SERVES_WHILE_LOADING_ATTR, True)

@@ -12,7 +12,8 @@ from aiohttp import web
 from ..library.paths import to_api_path
 from ..services.lifecycle import LifecycleError, ModelLifecycleService
 from ..services.model_service import PAGE_TYPES
-from .http import ApiError, json_ok, optional_bool, optional_int, read_json_object, require_str, state_changing
+from .http import (ApiError, json_ok, optional_bool, optional_int, read_json_object, require_component, require_str,
+                   state_changing)
 
 if TYPE_CHECKING:
     from ..app import AppContext
@@ -28,10 +29,7 @@ class LifecycleRoutes:
 
     @property
     def lifecycle(self) -> ModelLifecycleService:
-        service = self.context.components.get(COMPONENT)
-        if service is None:
-            raise ApiError("Model lifecycle operations are not available yet", 501)
-        return service
+        return require_component(self.context, COMPONENT, "Model lifecycle operations")
 
     def table(self) -> list[web.AbstractRouteDef]:
         p = self.prefix
@@ -230,9 +228,7 @@ def _on_conflict(body: dict[str, Any]) -> str:
 async def _undo_delete(context: "AppContext", request: web.Request) -> web.Response:
     body = await read_json_object(request)
     batch_id = require_str(body, "batch_id")
-    service = context.components.get(COMPONENT)
-    if service is None:
-        raise ApiError("Model lifecycle operations are not available yet", 501)
+    service = require_component(context, COMPONENT, "Model lifecycle operations")
     try:
         result = await service.undo_delete(batch_id)
     except LifecycleError as exc:
