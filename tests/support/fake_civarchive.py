@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-import socket
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 from urllib.parse import quote
@@ -23,6 +22,7 @@ from aiohttp import web
 from multidict import MultiDict
 
 from support.fake_civitai import _parse_range, make_png, make_safetensors
+from support.loopback import serve_on_loopback
 
 
 @dataclass
@@ -88,12 +88,7 @@ class FakeCivArchive:
         app.router.add_get(r"/mirror/{file_id:\d+}/{name}", self._mirror)
         app.router.add_get(r"/img/{image_id:\d+}.png", self._image)
         app.router.add_get("/civitai-gone/{tail:.+}", self._gone)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1, handler_cancellation=True)
-        await self._runner.setup()
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.bind(("127.0.0.1", 0))
-        await web.SockSite(self._runner, sock).start()
-        self._base_url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+        self._runner, self._base_url = await serve_on_loopback(app)
         return self._base_url
 
     async def close(self) -> None:

@@ -27,7 +27,6 @@ import itertools
 import json
 import random
 import re
-import socket
 import struct
 import zlib
 from dataclasses import dataclass, field
@@ -38,6 +37,8 @@ from urllib.parse import quote, urlencode
 import pytest
 from aiohttp import web
 from multidict import CIMultiDict, MultiDict
+
+from support.loopback import serve_on_loopback
 
 API = "/api/v1"
 _BASE_DATE = datetime(2024, 1, 1, tzinfo=timezone.utc)
@@ -260,13 +261,7 @@ class FakeCivitai:
         app.router.add_get(r"/api/download/models/{version_id:\d+}", self._download)
         app.router.add_get(r"/files/{file_id:\d+}/{name}", self._stored_file)
         app.router.add_get("/media/{tail:.+}", self._media)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1, handler_cancellation=True)
-        await self._runner.setup()
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.bind(("127.0.0.1", 0))
-        site = web.SockSite(self._runner, sock)
-        await site.start()
-        self._base_url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+        self._runner, self._base_url = await serve_on_loopback(app)
         return self._base_url
 
     async def close(self) -> None:
