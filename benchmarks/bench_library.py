@@ -162,7 +162,8 @@ async def _warm_start(data_dir: Path, root: Path, n: int) -> dict[str, float]:
         "filter_base": ListQuery(page_size=100, base_models=("SDXL 1.0",)),
         "filter_folder": ListQuery(page_size=100, folder="group_007"),
         "filter_base_date_desc": ListQuery(page_size=100, sort_by="date", descending=True, base_models=("SD 1.5",)),
-        "search": ListQuery(page_size=100, search="portrait"),
+        "search": ListQuery(page_size=100, search="portrait"),  # one model in five holds it
+        "search_rare": ListQuery(page_size=100, search="model_4242"),
         "search_in_folder": ListQuery(page_size=100, search="city", folder="group_007"),
         "search_fuzzy": ListQuery(page_size=100, search="portrit", fuzzy=True),
     }
