@@ -172,7 +172,7 @@ class Downloader:
         chunk_size: int = 1 * MiB,
         stall_timeout: float = 30.0,
         progress_interval: float = 0.25,
-        write_mode: str = "to_thread",
+        write_mode: str = "thread",
         read_bufsize: int = 1 * MiB,
         patience: float = 600.0,
         probe_interval: float = 2.0,
