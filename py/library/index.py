@@ -22,7 +22,7 @@ from sortedcontainers import SortedKeyList
 from .columns import ColumnIndex
 from .gc_tuning import FREEZE_MIN_OBJECTS, bulk_allocation, freeze_long_lived
 from .records import STORED_FIELDS, ModelRecord, parse_identity
-from .sqlite_setup import open_database
+from .sqlite_setup import close_quietly, open_database
 
 logger = logging.getLogger(__name__)
 
@@ -120,16 +120,9 @@ class LibraryDatabase:
     async def open(self) -> None:
         self.conn, self.healed_from = await open_database(self.path, MIGRATIONS, "index")
 
-    async def _close_quietly(self) -> None:
-        if self.conn is not None:
-            try:
-                await self.conn.close()
-            except Exception:  # noqa: BLE001 - closing a broken connection
-                pass
-            self.conn = None
-
     async def close(self) -> None:
-        await self._close_quietly()
+        conn, self.conn = self.conn, None
+        await close_quietly(conn)
 
     def _require(self) -> aiosqlite.Connection:
         if self.conn is None:

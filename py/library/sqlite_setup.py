@@ -58,6 +58,26 @@ def prepare_sync(conn: sqlite3.Connection, migrations: Sequence[str], label: str
     conn.commit()
 
 
+async def close_quietly(conn: aiosqlite.Connection | None) -> None:
+    """Close a connection that may be broken already: closing never raises."""
+    if conn is None:
+        return
+    try:
+        await conn.close()
+    except Exception:  # noqa: BLE001 - closing a broken connection
+        pass
+
+
+def close_quietly_sync(conn: sqlite3.Connection | None) -> None:
+    """``close_quietly`` for the stores that use ``sqlite3`` from their own threads."""
+    if conn is None:
+        return
+    try:
+        conn.close()
+    except sqlite3.Error:
+        pass
+
+
 async def open_database(path: Path, migrations: Sequence[str], label: str, *,
                         row_factory: Any = None) -> tuple[aiosqlite.Connection, Path | None]:
     """Open (creating) a store; a damaged file is set aside and a fresh one made. Returns (connection, aside)."""
@@ -76,9 +96,6 @@ async def _connect(path: Path, migrations: Sequence[str], label: str, row_factor
             conn.row_factory = row_factory
         await prepare(conn, migrations, label)
     except BaseException:
-        try:
-            await conn.close()
-        except Exception:  # noqa: BLE001 - closing a broken connection
-            pass
+        await close_quietly(conn)
         raise
     return conn

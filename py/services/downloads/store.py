@@ -18,7 +18,7 @@ from typing import Any, Iterable
 
 import aiosqlite
 
-from ...library.sqlite_setup import open_database
+from ...library.sqlite_setup import close_quietly, open_database
 
 logger = logging.getLogger(__name__)
 
@@ -126,16 +126,9 @@ class DownloadStore:
         self.conn, self.healed_from = await open_database(self.path, MIGRATIONS, "download store",
                                                           row_factory=sqlite3.Row)
 
-    async def _close_quietly(self) -> None:
-        if self.conn is not None:
-            try:
-                await self.conn.close()
-            except Exception:  # noqa: BLE001 - closing a broken connection
-                pass
-            self.conn = None
-
     async def close(self) -> None:
-        await self._close_quietly()
+        conn, self.conn = self.conn, None
+        await close_quietly(conn)
 
     def _db(self) -> aiosqlite.Connection:
         if self.conn is None:

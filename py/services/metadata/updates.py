@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from ...library.aside import SQLITE_COMPANIONS, set_aside
-from ...library.sqlite_setup import prepare_sync
+from ...library.sqlite_setup import close_quietly_sync, prepare_sync
 
 logger = logging.getLogger(__name__)
 
@@ -161,12 +161,8 @@ class UpdateStore:
             self._entries = entries
 
     def _close_quietly(self) -> None:
-        if self._conn is not None:
-            try:
-                self._conn.close()
-            except sqlite3.Error:
-                pass
-            self._conn = None
+        conn, self._conn = self._conn, None
+        close_quietly_sync(conn)
 
     def close(self) -> None:
         with self._lock:

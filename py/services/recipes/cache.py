@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from ...library.aside import SQLITE_COMPANIONS, set_aside
-from ...library.sqlite_setup import prepare_sync
+from ...library.sqlite_setup import close_quietly_sync, prepare_sync
 
 from .records import SEARCH_FIELDS, RecipeEntry, words
 
@@ -115,12 +115,8 @@ class PersistentRecipeCache:
                 self.set_meta("recipes_dir", recipes_dir)
 
     def _close_quietly(self) -> None:
-        if self._conn is not None:
-            try:
-                self._conn.close()
-            except sqlite3.Error:
-                pass
-            self._conn = None
+        conn, self._conn = self._conn, None
+        close_quietly_sync(conn)
 
     def close(self) -> None:
         with self._lock:
