@@ -8,22 +8,10 @@ import pytest
 
 from support.fake_civitai import fake_civitai  # noqa: F401 - fixture
 from support.library import lm_sidecar
-from support.metadata_helpers import add_known_lora, fast_http, stable
+from support.metadata_helpers import civitai_env, http_clock  # noqa: F401 - fixtures
+from support.metadata_helpers import add_known_lora, stable
 from support.snap import scrub
 from support.ws_helpers import until
-
-
-@pytest.fixture
-def civitai_env(lib_env, fake_civitai, monkeypatch):  # noqa: F811
-    monkeypatch.setenv("LORA_MANAGER_CIVITAI_BASE_URL", fake_civitai.base_url)
-    return lib_env
-
-
-@pytest.fixture
-async def http_clock():
-    http, clock = fast_http()
-    yield http, clock
-    await http.close()
 
 
 def civitai_sidecar(path, model_id: int, version_id: int) -> None:

@@ -9,21 +9,9 @@ import pytest
 
 from lora_manager.py.library import atomic
 from support.fake_civitai import fake_civitai  # noqa: F401 - fixture
-from support.metadata_helpers import add_known_lora, fast_http, read_sidecar_json
+from support.metadata_helpers import civitai_env, http_clock  # noqa: F401 - fixtures
+from support.metadata_helpers import add_known_lora, read_sidecar_json
 from support.snap import scrub
-
-
-@pytest.fixture
-def civitai_env(lib_env, fake_civitai, monkeypatch):  # noqa: F811
-    monkeypatch.setenv("LORA_MANAGER_CIVITAI_BASE_URL", fake_civitai.base_url)
-    return lib_env
-
-
-@pytest.fixture
-async def http_clock():
-    http, clock = fast_http()
-    yield http, clock
-    await http.close()
 
 
 def failing_fsync(monkeypatch, code: int) -> None:

@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, AsyncIterator, Iterable
+
+import pytest
 
 from lora_manager.py.services.remote.resilience import ResilientHttp, RetryPolicy
 from support.fake_civitai import FakeCivitai, FakeModel, ManualClock, make_safetensors
@@ -50,6 +52,20 @@ def fast_http(*, attempts: int = 3, breaker_threshold: int = 5) -> tuple[Resilie
         wall_clock=lambda: 1_700_000_000.0,
     )
     return http, clock
+
+
+@pytest.fixture
+def civitai_env(lib_env: Any, fake_civitai: FakeCivitai, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The test library, with the app's Civitai pointed at the fake (import ``fake_civitai`` beside it)."""
+    monkeypatch.setenv("LORA_MANAGER_CIVITAI_BASE_URL", fake_civitai.base_url)
+    return lib_env
+
+
+@pytest.fixture
+async def http_clock() -> AsyncIterator[tuple[ResilientHttp, ManualClock]]:
+    http, clock = fast_http()
+    yield http, clock
+    await http.close()
 
 
 def read_sidecar_json(model_path: Path) -> dict[str, Any]:
