@@ -18,7 +18,7 @@ from .records import ModelRecord
 
 NO_TAGS = "__no_tags__"
 SEARCH_FIELDS = ("default", "file", "name", "tags", "creator")
-_TEXT_OF: dict[str, Callable[[ModelRecord], str]] = {
+TEXT_OF: dict[str, Callable[[ModelRecord], str]] = {
     "default": lambda r: r.search_default,
     "file": lambda r: r.search_file,
     "name": lambda r: r.search_name,
@@ -26,6 +26,12 @@ _TEXT_OF: dict[str, Callable[[ModelRecord], str]] = {
     "creator": lambda r: r.search_creator,
 }
 _NO_MODEL_ID = -1
+# Each column's dtype and the value of an empty slot.
+_COLUMN_TYPES: dict[str, tuple[type, int]] = {
+    "excluded": (np.bool_, 0), "favorite": (np.bool_, 0), "update_available": (np.bool_, 0), "untagged": (np.bool_, 0),
+    "base": (np.int32, 0), "folder": (np.int32, 0), "letter": (np.int32, 0), "sub": (np.int32, 0),
+    "model_id": (np.int64, _NO_MODEL_ID), "usage": (np.int64, 0),
+}
 _JOIN = "\x00"  # no file or display name holds it, so no match spans two records
 
 
@@ -49,7 +55,9 @@ class Codes:
 
 @dataclass
 class ColumnIndex:
-    """Per-slot columns of one projection. Slots of removed records are reused."""
+    """Per-slot columns of one projection (the numpy arrays named in ``_COLUMN_TYPES``, plus search texts and
+    a tag index). Slots of removed records are reused. A record belongs to one projection: ``put`` and
+    ``load`` set its ``slot``."""
 
     capacity: int = 1024
     records: list[ModelRecord | None] = field(default_factory=list)
@@ -65,25 +73,16 @@ class ColumnIndex:
 
     def _allocate(self, capacity: int) -> None:
         self.capacity = capacity
-        self.excluded = np.zeros(capacity, dtype=bool)
-        self.favorite = np.zeros(capacity, dtype=bool)
-        self.update_available = np.zeros(capacity, dtype=bool)
-        self.untagged = np.zeros(capacity, dtype=bool)
-        self.base = np.zeros(capacity, dtype=np.int32)
-        self.folder = np.zeros(capacity, dtype=np.int32)
-        self.letter = np.zeros(capacity, dtype=np.int32)
-        self.sub = np.zeros(capacity, dtype=np.int32)
-        self.model_id = np.full(capacity, _NO_MODEL_ID, dtype=np.int64)
-        self.usage = np.zeros(capacity, dtype=np.int64)
+        for name, (dtype, empty) in _COLUMN_TYPES.items():
+            setattr(self, name, np.full(capacity, empty, dtype=dtype))
 
     def _grow(self, needed: int) -> None:
         if needed <= self.capacity:
             return
         capacity = max(needed, self.capacity * 2)
-        for name in ("excluded", "favorite", "update_available", "untagged", "base", "folder", "letter", "sub",
-                     "model_id", "usage"):
+        for name, (dtype, empty) in _COLUMN_TYPES.items():
             old = getattr(self, name)
-            new = np.full(capacity, _NO_MODEL_ID if name == "model_id" else 0, dtype=old.dtype)
+            new = np.full(capacity, empty, dtype=dtype)
             new[: len(old)] = old
             setattr(self, name, new)
         self.capacity = capacity
@@ -116,7 +115,7 @@ class ColumnIndex:
             (_NO_MODEL_ID if r.civitai_model_id is None else r.civitai_model_id for r in items), dtype=np.int64,
             count=n)
         self.usage[:n] = np.fromiter((r.usage_count for r in items), dtype=np.int64, count=n)
-        self.texts = {name: [get(r) for r in items] for name, get in _TEXT_OF.items()}
+        self.texts = {name: [get(r) for r in items] for name, get in TEXT_OF.items()}
         self.tag_slots = {}
         for slot, record in enumerate(items):
             for tag in record.tags_lower:
@@ -148,7 +147,7 @@ class ColumnIndex:
         self.sub[slot] = self.sub_codes.code(record.sub_type or record.model_type)
         self.model_id[slot] = _NO_MODEL_ID if record.civitai_model_id is None else record.civitai_model_id
         self.usage[slot] = record.usage_count
-        for name, get in _TEXT_OF.items():
+        for name, get in TEXT_OF.items():
             self.texts[name][slot] = get(record)
         for tag in record.tags_lower:
             self.tag_slots.setdefault(tag, set()).add(slot)

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Callable, Iterable
 
 import numpy as np
 
-from .columns import ColumnIndex
+from .columns import TEXT_OF, ColumnIndex
 from .records import ModelRecord
 
 if TYPE_CHECKING:
@@ -132,26 +132,15 @@ def _similar(word: str, candidates: Iterable[str]) -> bool:
     return False
 
 
-def search_predicate(query: ListQuery) -> Callable[[ModelRecord], bool] | None:
+def fuzzy_predicate(query: ListQuery) -> Callable[[ModelRecord], bool] | None:
+    """Fuzzy search, record by record: each word is in a searched text, or close to one of its words."""
     needle = query.search.strip().casefold()
     if not needle:
         return None
-    getters: list[Callable[[ModelRecord], str]] = []
-    if query.search_filename:
-        getters.append(lambda r: r.search_file)
-    if query.search_modelname:
-        getters.append(lambda r: r.search_name)
-    if query.search_tags:
-        getters.append(lambda r: r.search_tags)
-    if query.search_creator:
-        getters.append(lambda r: r.search_creator)
+    getters = [TEXT_OF[name] for name in _chosen_fields(query)]
     if not getters:
         return lambda r: False
     default_fields = _default_fields(query)
-    if not query.fuzzy:
-        if default_fields:
-            return lambda r: needle in r.search_default
-        return lambda r: any(needle in get(r) for get in getters)
     words = needle.split()
 
     def fuzzy(record: ModelRecord) -> bool:
@@ -172,12 +161,14 @@ def _default_fields(query: ListQuery) -> bool:
     return query.search_filename and query.search_modelname and not (query.search_tags or query.search_creator)
 
 
-def _search_fields(query: ListQuery) -> tuple[str, ...]:
-    if _default_fields(query):
-        return ("default",)
+def _chosen_fields(query: ListQuery) -> tuple[str, ...]:
     chosen = (("file", query.search_filename), ("name", query.search_modelname), ("tags", query.search_tags),
               ("creator", query.search_creator))
     return tuple(name for name, wanted in chosen if wanted)
+
+
+def _search_fields(query: ListQuery) -> tuple[str, ...]:
+    return ("default",) if _default_fields(query) else _chosen_fields(query)
 
 
 def _and(mask: np.ndarray | None, other: np.ndarray) -> np.ndarray:
@@ -250,7 +241,7 @@ def run_query(projection: "ModelProjection", query: ListQuery, *, cache: QueryCa
         matches = sorted(found.values(), key=lambda r: (r.name_key, r.file_path))
         return QueryResult(matches[start:start + size], len(matches), page, size)
     columns = projection.columns
-    fuzzy = search_predicate(query) if query.fuzzy else None
+    fuzzy = fuzzy_predicate(query) if query.fuzzy else None
     cached = cache.get(projection.version, query) if cache is not None else None
     if cached is None:
         mask = filter_mask(columns, query, any_excluded=projection.excluded > 0)
