@@ -138,12 +138,6 @@ class LibraryDatabase:
                 records.extend(await asyncio.to_thread(rows_to_records, rows))
         return records
 
-    async def count_rows(self, model_type: str) -> int:
-        conn = self._require()
-        async with conn.execute("SELECT count(*) FROM models WHERE model_type = ?", (model_type,)) as cursor:
-            row = await cursor.fetchone()
-        return int(row[0]) if row else 0
-
     async def page_rows(self, model_type: str, sort_by: str, descending: bool, limit: int, offset: int,
                         include_excluded: bool) -> tuple[list[ModelRecord], int] | None:
         """One page of an unfiltered listing straight from SQLite, in the projection's order.

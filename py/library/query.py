@@ -96,6 +96,11 @@ class QueryResult:
         self.total_pages = math.ceil(self.total / self.page_size) if self.page_size else 0
 
 
+def page_bounds(query: ListQuery) -> tuple[int, int]:
+    """The page number and size a query is answered with (size clamped to ``MAX_PAGE_SIZE``)."""
+    return max(1, query.page), max(1, min(query.page_size, MAX_PAGE_SIZE))
+
+
 def is_unfiltered(query: ListQuery) -> bool:
     """A plain listing in a maintained order (name, date, size): no filter, search or hash."""
     plain = replace(query, page=1, page_size=ListQuery.page_size, descending=False,
@@ -233,8 +238,7 @@ def run_query(projection: "ModelProjection", query: ListQuery, *, cache: QueryCa
     Without filters a page is a slice of a maintained order; with filters, the mask selects slots from the
     order array of the requested sort, and the page maps back to records.
     """
-    page = max(1, query.page)
-    size = max(1, min(query.page_size, MAX_PAGE_SIZE))
+    page, size = page_bounds(query)
     start = (page - 1) * size
     if query.hashes:
         found = {r.file_path: r for h in dict.fromkeys(query.hashes) for r in projection.by_sha256(h)}

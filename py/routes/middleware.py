@@ -112,9 +112,16 @@ async def _guarded(request: web.Request, handler: Handler) -> web.StreamResponse
             logger.warning("Refused %s %s: %s", request.method, request.path, reason)
             raise ApiError(FOREIGN_ORIGIN_ERROR, 403)
     gate = request.app.get(STARTUP_GATE)
-    if gate is not None and not gate.is_set() and not is_served_while_loading(route_handler):
-        try:
-            await asyncio.wait_for(gate.wait(), STARTUP_WAIT_SECONDS)
-        except TimeoutError:
-            raise ApiError(STILL_LOADING_ERROR, 503) from None
+    if gate is not None and not is_served_while_loading(route_handler):
+        await wait_while_loading(gate)
     return await handler(request)
+
+
+async def wait_while_loading(ready: asyncio.Event) -> None:
+    """Wait for a part of the start (``STARTUP_WAIT_SECONDS`` at most, then a 503 that says so)."""
+    if ready.is_set():
+        return
+    try:
+        await asyncio.wait_for(ready.wait(), STARTUP_WAIT_SECONDS)
+    except TimeoutError:
+        raise ApiError(STILL_LOADING_ERROR, 503) from None

@@ -17,7 +17,7 @@ from ..services.jobs import JobConflict
 from ..services.model_service import PAGE_TYPES, MetadataWriteError, ModelNotFound, ModelService
 from .http import (ApiError, json_ok, optional_bool, optional_int, read_json_object, require_str,
                    serves_while_loading, state_changing)
-from .middleware import STARTUP_WAIT_SECONDS, STILL_LOADING_ERROR
+from .middleware import wait_while_loading
 
 if TYPE_CHECKING:
     from ..app import AppContext
@@ -151,10 +151,7 @@ class ModelRoutes:
         query = parse_list_query(request.query, self.model_type)
         result = await service.early_list(query) if not service.ready.is_set() else None
         if result is None:
-            try:
-                await asyncio.wait_for(service.ready.wait(), STARTUP_WAIT_SECONDS)
-            except TimeoutError:
-                raise ApiError(STILL_LOADING_ERROR, 503) from None
+            await wait_while_loading(service.ready)
             result = service.list_models(query)
         usage = query.sort_by == "usage"
         return json_ok({

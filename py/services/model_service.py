@@ -20,7 +20,8 @@ from ..library.hashing import hash_files
 from ..library.index import ModelIndex
 from ..library.ingest import IngestResult, safe_ingest
 from ..library.paths import PathNotAllowed, confine, to_api_path
-from ..library.query import MAX_PAGE_SIZE, ListQuery, QueryCache, QueryResult, count_values, is_unfiltered, run_query
+from ..library.query import (ListQuery, QueryCache, QueryResult, count_values, is_unfiltered, page_bounds,
+                             run_query)
 from ..library.records import ModelRecord
 from ..library.worker_pool import IngestWorkerPool, WorkerCrashed
 from ..library.scanner import MODEL_EXTENSIONS, FileStat, stat_changed, stat_one, sweep_roots
@@ -123,8 +124,7 @@ class ModelService:
         query needs the projection (filters, search, usage or random order) or the projection is ready."""
         if self.ready.is_set() or self.index is None or not is_unfiltered(query):
             return None
-        page = max(1, query.page)
-        size = max(1, min(query.page_size, MAX_PAGE_SIZE))
+        page, size = page_bounds(query)
         found = await self.index.database.page_rows(self.model_type, query.sort_by, query.descending, size,
                                                     (page - 1) * size, query.include_excluded)
         if found is None:
