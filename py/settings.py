@@ -10,6 +10,7 @@ import copy
 import json
 import logging
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -72,6 +73,8 @@ class Settings:
     download_skip_base_models: list[str] = field(default_factory=list)
     example_images_path: str = ""
     download_example_images: bool = False
+    allowed_hosts: list[str] = field(default_factory=list)
+    fetch_allowed_hosts: list[str] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -100,6 +103,8 @@ class Settings:
                 "download_skip_base_models": list(self.download_skip_base_models),
                 "example_images_path": self.example_images_path,
                 "download_example_images": self.download_example_images,
+                "allowed_hosts": list(self.allowed_hosts),
+                "fetch_allowed_hosts": list(self.fetch_allowed_hosts),
             }
         )
         return data
@@ -155,6 +160,8 @@ class Settings:
         if settings.example_images_path and not os.path.isabs(settings.example_images_path):
             problems.append("example_images_path must be an absolute path (or empty for none)")
         settings.download_example_images = _bool(data, "download_example_images", False, problems)
+        settings.allowed_hosts = _host_list(data, "allowed_hosts", problems)
+        settings.fetch_allowed_hosts = _host_list(data, "fetch_allowed_hosts", problems)
         if problems:
             raise SettingsError(problems)
         return settings
@@ -308,6 +315,25 @@ def _string_list(data: Mapping[str, Any], key: str, problems: list[str]) -> list
         problems.append(f"{key} must be a list of strings")
         return []
     return list(dict.fromkeys(item.strip() for item in value if item.strip()))
+
+
+_HOST_NAME = re.compile(r"^(\[[0-9a-f:.]+\]|[a-z0-9_]([a-z0-9_.-]{0,251}[a-z0-9_])?)(:[0-9]{1,5})?$")
+MAX_HOST_ENTRIES = 100
+
+
+def _host_list(data: Mapping[str, Any], key: str, problems: list[str]) -> list[str]:
+    """Host names (optionally ``name:port``), lower-cased, trailing dots dropped: the user's allow lists."""
+    values = _string_list(data, key, problems)
+    hosts: list[str] = []
+    for value in values[:MAX_HOST_ENTRIES + 1]:
+        host = value.lower().rstrip(".")
+        if not _HOST_NAME.match(host):
+            problems.append(f"{key}: '{value}' is not a host name (e.g. my-pc.local or 192.168.1.20)")
+            continue
+        hosts.append(host)
+    if len(values) > MAX_HOST_ENTRIES:
+        problems.append(f"{key}: at most {MAX_HOST_ENTRIES} hosts")
+    return list(dict.fromkeys(hosts))
 
 
 def _choice(data: Mapping[str, Any], key: str, default: str, choices: tuple[str, ...], problems: list[str]) -> str:
