@@ -14,7 +14,7 @@ from typing import Any
 from aiohttp import web
 
 from .library.index import LibraryDatabase
-from .routes.middleware import STARTUP_GATE, api_middleware
+from .routes.middleware import ALLOWED_HOSTS, OWN_RESOURCES, OWNS_WHOLE_APP, STARTUP_GATE, api_middleware
 from .services.events import EventHub
 from .services.jobs import JobManager
 from .services.model_service_factory import ModelServiceFactory
@@ -204,14 +204,17 @@ def attach_to_app(app: web.Application, context: AppContext, *, early: bool = Fa
     """
     app[CONTEXT_KEY] = context
     app[STARTUP_GATE] = context.fully_started
+    app[ALLOWED_HOSTS] = lambda: context.settings.allowed_hosts
     if not app.frozen:
         app.middlewares.append(api_middleware)
+    before = set(app.router.resources())
     for module in route_modules():
         app.router.add_routes(module.route_table(context))
     registered = context.factory.setup_all_routes(
         app, context, on_error=lambda name, exc: context.route_errors.__setitem__(name, str(exc))
     )
     logger.debug("Model routes registered for: %s", ", ".join(registered))
+    app[OWN_RESOURCES] = frozenset(set(app.router.resources()) - before)
 
     async def _on_startup(_app: web.Application) -> None:
         await context.start(early=early)
@@ -227,5 +230,6 @@ def build_app(context: AppContext, *, client_max_size: int = 256 * 1024 * 1024,
               early: bool = False) -> web.Application:
     """A standalone aiohttp app serving the whole API and UI."""
     app = web.Application(client_max_size=client_max_size, handler_args={"max_line_size": 65536, "max_field_size": 65536})
+    app[OWNS_WHOLE_APP] = True
     attach_to_app(app, context, early=early)
     return app

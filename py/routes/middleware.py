@@ -1,15 +1,19 @@
-"""Cross-cutting HTTP behaviour for the server's own paths: JSON errors, the foreign-origin guard, CORS.
+"""Cross-cutting HTTP behaviour for the server's own routes: the Host rule, the foreign-origin guard, JSON
+errors, CORS.
 
-The middlewares only act on this project's paths, because inside ComfyUI they sit in ComfyUI's own app.
+The middleware only acts on this project's routes (``/api/lm``, the manager pages, the event sockets), because
+inside ComfyUI it sits in ComfyUI's own app; the standalone app is ours throughout.
 """
 from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Callable, Iterable
 from urllib.parse import urlsplit
 
 from aiohttp import web
 
+from ..security.hosts import HOST_REFUSED_ERROR, host_allowed
 from .http import ApiError, Handler, is_served_while_loading, is_state_changing, json_error
 
 logger = logging.getLogger(__name__)
@@ -20,6 +24,12 @@ UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 ALLOWED_METHODS = "GET, POST, PUT, PATCH, DELETE, OPTIONS"
 # Set once the library is loaded and every area has started; until then API requests wait (see AppContext.start).
 STARTUP_GATE: web.AppKey[asyncio.Event] = web.AppKey("lora_manager_fully_started")
+# The resources this project added to the app (inside ComfyUI the app holds ComfyUI's routes too).
+OWN_RESOURCES: web.AppKey[frozenset[web.AbstractResource]] = web.AppKey("lora_manager_resources")
+# True when the whole app is ours (standalone): every path, unknown ones included, follows our rules.
+OWNS_WHOLE_APP: web.AppKey[bool] = web.AppKey("lora_manager_owns_app")
+# The user's extra Host names (``allowed_hosts``), read per request so a settings change applies at once.
+ALLOWED_HOSTS: web.AppKey[Callable[[], Iterable[str]]] = web.AppKey("lora_manager_allowed_hosts")
 STARTUP_WAIT_SECONDS = 120.0
 STILL_LOADING_ERROR = "The library is still loading; try again in a moment"
 FOREIGN_ORIGIN_ERROR = "Cross-site request refused: this action is only accepted from the LoRA Manager page itself"
@@ -27,6 +37,31 @@ FOREIGN_ORIGIN_ERROR = "Cross-site request refused: this action is only accepted
 
 def is_own_path(path: str) -> bool:
     return path == API_PREFIX or path.startswith(API_PREFIX + "/")
+
+
+def is_ours(request: web.Request) -> bool:
+    """Whether a request belongs to this project (and so follows its Host and Origin rules)."""
+    if request.app.get(OWNS_WHOLE_APP) or is_own_path(request.path):
+        return True
+    resource = getattr(request.match_info.route, "resource", None)
+    return resource is not None and resource in request.app.get(OWN_RESOURCES, frozenset())
+
+
+def host_refusal(request: web.Request) -> str | None:
+    """Why the request's ``Host`` is not served (DNS rebinding), or None. No Host header: not a browser."""
+    host = request.headers.get("Host")
+    if host is None:
+        return None
+    sockname = request.transport.get_extra_info("sockname") if request.transport is not None else None
+    local = sockname[0] if isinstance(sockname, tuple) and sockname else None
+    allowed = request.app.get(ALLOWED_HOSTS)
+    if host_allowed(host, local, allowed() if allowed is not None else ()):
+        return None
+    return HOST_REFUSED_ERROR.format(host=host[:200])
+
+
+def is_websocket_upgrade(request: web.Request) -> bool:
+    return request.headers.get("Upgrade", "").lower() == "websocket"
 
 
 def is_extension_origin(origin: str | None) -> bool:
@@ -64,10 +99,23 @@ def _cors_headers(request: web.Request) -> dict[str, str]:
 
 @web.middleware
 async def api_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """JSON errors for every failure under /api/lm, the origin guard, and CORS for extension origins."""
+    """The Host rule on every route of ours; the origin guard on state changes and socket upgrades; JSON
+    errors for every failure under /api/lm; CORS for extension origins."""
+    if not is_ours(request):
+        return await handler(request)
+    refusal = host_refusal(request)
+    if refusal is not None:
+        logger.warning("Refused %s %s: Host %r is not a name of this server", request.method, request.path,
+                       request.headers.get("Host", "")[:200])
+        return json_error(refusal, 403)
     if not is_own_path(request.path):
-        if is_state_changing(getattr(request.match_info.route, "handler", None)) and origin_verdict(request):
-            return json_error(FOREIGN_ORIGIN_ERROR, 403)
+        changes_state = request.method in UNSAFE_METHODS or is_websocket_upgrade(request) or is_state_changing(
+            getattr(request.match_info.route, "handler", None))
+        if changes_state:
+            reason = origin_verdict(request)
+            if reason is not None:
+                logger.warning("Refused %s %s: %s", request.method, request.path, reason)
+                return json_error(FOREIGN_ORIGIN_ERROR, 403)
         return await handler(request)
     cors = _cors_headers(request)
     if request.method == "OPTIONS" and cors:

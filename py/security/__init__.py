@@ -1,0 +1,1 @@
+"""Trust at the edges: which Host names are served, which addresses may be fetched."""
