@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -14,6 +15,8 @@ from .http import ApiError, json_ok, read_json_object
 
 if TYPE_CHECKING:
     from ..app import AppContext
+
+logger = logging.getLogger(__name__)
 
 WEB_APP_DIR = Path(__file__).resolve().parent.parent.parent / "web" / "app"
 PAGES = ("loras", "checkpoints", "embeddings", "recipes", "downloads", "settings")
@@ -38,6 +41,7 @@ class SystemRoutes:
         if not changes:
             raise ApiError("No settings given: send a JSON object of the keys to change")
         store = self.context.settings_store
+        previous_base_url = store.settings.civitai_base_url
         try:
             settings = await asyncio.to_thread(store.update, changes)
         except SettingsError as exc:
@@ -46,6 +50,9 @@ class SystemRoutes:
             raise ApiError(f"Settings could not be saved: {exc.strerror or exc}", 507 if exc.errno == 28 else 500) from None
         if "language" in changes:
             self.context.i18n.set_locale(settings.language)
+        if settings.civitai_base_url != previous_base_url:  # where API keys and downloads go: always on record
+            logger.warning("Civitai base URL changed from %s to %s (request from %s)", previous_base_url,
+                           settings.civitai_base_url, request.remote)
         return json_ok({"success": True, "settings": settings.to_public_dict()})
 
     async def get_locale(self, request: web.Request) -> web.Response:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
-import io
 import logging
 import os
 import uuid
@@ -25,6 +24,7 @@ from ..library.atomic import atomic_write_bytes
 from ..library.hashing import hash_file
 from ..library.ingest import set_aside
 from ..library.journal import FORWARD, Journal, Operation
+from ..library.media import VIDEO_KINDS, ImageRejected, sniff_media, to_webp
 from ..library.organize import plan_organize, render_folder
 from ..library.paths import PathNotAllowed, confine, real
 from ..library.records import ModelRecord
@@ -33,6 +33,7 @@ from ..library.sidecar import SidecarError, apply_updates, read_sidecar, sidecar
 from ..library.trash import FILES_DIR, MANIFEST, InvalidBatchId, Manifest, expired_batches, find_batch, purge
 from ..settings import MODEL_TYPES
 from .jobs import JobCancelled
+from .remote.clients import remote_clients
 from .model_service import USER_EDITED_KEY, ModelNotFound, ModelService
 
 if TYPE_CHECKING:
@@ -130,6 +131,7 @@ class ModelLifecycleService:
     def __init__(self, context: "AppContext"):
         self.context = context
         self.journal = Journal(Path(context.paths.data_dir) / "journal")
+        self._remote = remote_clients(context)
         self.path_listeners: list[Callable[[PathChange], Awaitable[None] | None]] = []
         self.last_organize: OrganizeProgress | None = None
         self._organize_lock = asyncio.Lock()
@@ -360,29 +362,41 @@ class ModelLifecycleService:
         return updated or current
 
     async def fetch_preview(self, url: str) -> tuple[bytes, str, str]:
-        """Download a preview from an http(s) URL (bounded size); returns (bytes, file name, content type)."""
-        import aiohttp
+        """Download a preview from an http(s) URL a client gave, under the outbound-fetch rule (no local or
+        private addresses, at any redirect hop) and the shared resilience layer; bounded size.
+        Returns (bytes, file name, content type)."""
         from urllib.parse import urlparse
+
+        from .remote.errors import ErrorKind, RemoteError
+        from .remote.resilience import host_key
 
         parsed = urlparse(url)
         if parsed.scheme not in ("http", "https") or not parsed.netloc:
             raise LifecycleError("The preview URL must be an http or https address")
+        http = self._remote.http
+
+        async def operation() -> tuple[bytes, str]:
+            session = await http.session()
+            async with session.get(url, timeout=http.timeout) as response:
+                if response.status >= 400:
+                    raise RemoteError(ErrorKind.NOT_FOUND if response.status == 404 else ErrorKind.CLIENT,
+                                      f"HTTP {response.status}", response.status, url=url)
+                if response.content_length is not None and response.content_length > MAX_PREVIEW_BYTES:
+                    raise LifecycleError("The preview at that URL is too large", 413)
+                body = await response.content.read(MAX_PREVIEW_BYTES + 1)
+                if len(body) > MAX_PREVIEW_BYTES:
+                    raise LifecycleError("The preview at that URL is too large", 413)
+                return body, response.content_type or ""
+
         try:
-            timeout = aiohttp.ClientTimeout(total=120, sock_connect=15)
-            async with aiohttp.ClientSession(timeout=timeout) as session:
-                async with session.get(url) as response:
-                    if response.status >= 400:
-                        raise LifecycleError(f"Could not download the preview: HTTP {response.status}", 502)
-                    chunks = []
-                    size = 0
-                    async for chunk in response.content.iter_chunked(256 * 1024):
-                        size += len(chunk)
-                        if size > MAX_PREVIEW_BYTES:
-                            raise LifecycleError("The preview at that URL is too large", 413)
-                        chunks.append(chunk)
-                    return b"".join(chunks), os.path.basename(parsed.path), response.content_type or ""
-        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
-            raise LifecycleError(f"Could not download the preview: {exc or type(exc).__name__}", 502) from None
+            data, content_type = await http.call(host_key(url), operation, describe=f"preview {url}")
+        except ValueError:
+            raise LifecycleError("The preview URL must be an http or https address") from None
+        except RemoteError as exc:
+            if exc.kind is ErrorKind.BLOCKED:
+                raise LifecycleError(exc.message, 400) from None
+            raise LifecycleError(f"Could not download the preview: {exc.message}", 502) from None
+        return data, os.path.basename(parsed.path), content_type
 
     # -- rename and move ---------------------------------------------------------------------------
     async def rename_model(self, model_type: str, record: ModelRecord, new_name: Any) -> RelocateResult:
@@ -828,30 +842,15 @@ def _clean_sources(sources: set[tuple[str, str]]) -> dict[str, Any]:
 
 
 def _prepare_preview(data: bytes, filename: str, content_type: str) -> tuple[bytes, str]:
-    """(bytes to write, extension): images as WebP within ``PREVIEW_MAX_SIDE``; mp4/webm videos unchanged."""
-    ext = os.path.splitext(filename.lower())[1]
-    if ext in VIDEO_EXTENSIONS or content_type.startswith("video/") or _looks_like_video(data):
-        if data[4:8] == b"ftyp" or ext == ".mp4" or content_type == "video/mp4":
-            return data, ".mp4"
-        if data[:4] == b"\x1a\x45\xdf\xa3" or ext == ".webm" or content_type == "video/webm":
-            return data, ".webm"
-        raise LifecycleError("Unsupported video format: use MP4 or WebM")
-    from PIL import Image, UnidentifiedImageError
+    """(bytes to write, extension): images as WebP within ``PREVIEW_MAX_SIDE``; MP4/WebM videos unchanged.
 
+    The bytes decide what the file is; a name or a content type that says "video" proves nothing."""
+    kind = sniff_media(data)
+    if kind in VIDEO_KINDS:
+        return data, kind
+    if kind is None and (content_type.startswith("video/") or os.path.splitext(filename.lower())[1] in VIDEO_EXTENSIONS):
+        raise LifecycleError("Unsupported video format: the file is not an MP4 or WebM container")
     try:
-        with Image.open(io.BytesIO(data)) as image:
-            image.load()
-            image.thumbnail((PREVIEW_MAX_SIDE, PREVIEW_MAX_SIDE))
-            mode = "RGBA" if image.mode in ("RGBA", "LA", "P", "PA") else "RGB"
-            converted = image.convert(mode)
-            out = io.BytesIO()
-            converted.save(out, "WEBP", quality=PREVIEW_WEBP_QUALITY, method=4)
-            return out.getvalue(), ".webp"
-    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError, SyntaxError) as exc:
+        return to_webp(data, max_side=PREVIEW_MAX_SIDE, quality=PREVIEW_WEBP_QUALITY), ".webp"
+    except ImageRejected as exc:
         raise LifecycleError(f"The preview is not a readable image or video: {exc}") from None
-
-
-def _looks_like_video(data: bytes) -> bool:
-    return data[4:8] == b"ftyp" or data[:4] == b"\x1a\x45\xdf\xa3"
-
-

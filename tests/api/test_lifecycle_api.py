@@ -296,6 +296,9 @@ async def test_replace_preview_from_url(lc, aiohttp_server):
     app.router.add_get("/gone.jpg", missing)
     server = await aiohttp_server(app)
     path = str(lc.env.loras / "chars/hero.safetensors")
+    # the image server is on this machine: the user allows it as a LAN image host (else the fetch rule refuses)
+    status, _ = await call(lc, "/api/lm/settings", {"fetch_allowed_hosts": [f"127.0.0.1:{server.port}"]})
+    assert status == 200
     status, body = await call(lc, "/api/lm/loras/replace-preview", {"file_path": path,
                                                                    "url": str(server.make_url("/img.jpg"))})
     assert status == 200 and body["preview_url"].endswith("hero.webp")

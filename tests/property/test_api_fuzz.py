@@ -63,7 +63,8 @@ UPLOAD_FIELDS = ["preview_file", "image", "file", "model_path", "file_path", "na
 BINARY_ROUTES = re.compile(r"^/api/lm/(previews|recipe/\{recipe_id\}/share|recipes/export)$")
 # Routes whose job is to take files away from where they were.
 FILE_MOVING_ROUTES = re.compile(
-    r"/(delete|bulk-delete|rename|move_model|move_models_bulk|auto-organize|replace-preview|undo-delete)$")
+    r"/(delete|bulk-delete|rename|move_model|move_models_bulk|auto-organize|replace-preview|undo-delete"
+    r"|delete-model-version)$")
 REMOTE_STATUSES = (502, 503, 504)
 ATOMIC_TEMP = re.compile(r"^\..+\.tmp$")
 

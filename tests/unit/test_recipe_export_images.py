@@ -33,9 +33,9 @@ def test_rgba_png_becomes_webp_with_alpha_and_recipe():
 def test_unreadable_and_huge_images_are_refused(monkeypatch):
     with pytest.raises(ImageReadError):
         encode_recipe_webp(b"\x89PNG\r\n\x1a\n" + b"\x00" * 40, None)
-    from lora_manager.py.services.recipes import images
+    from lora_manager.py.library import media
 
-    monkeypatch.setattr(images, "MAX_IMAGE_PIXELS", 10)
+    monkeypatch.setattr(media, "MAX_IMAGE_PIXELS", 10)
     with pytest.raises(ImageReadError, match="too large"):
         encode_recipe_webp(plain_png((8, 8)), None)
 

@@ -5,13 +5,13 @@ sidecar format ComfyUI-Lora-Manager reads. Everything here is synchronous and ru
 """
 from __future__ import annotations
 
-import io
 import logging
 import os
 import time
 from pathlib import Path
 from typing import Any, Mapping
 
+from ...library import media
 from ...library.atomic import atomic_write_bytes
 from ...library.paths import to_api_path
 from ...library.scanner import PREVIEW_EXTENSIONS
@@ -36,21 +36,10 @@ def first_image(version: Mapping[str, Any]) -> dict | None:
 
 def to_webp(data: bytes, max_width: int = PREVIEW_MAX_WIDTH) -> bytes:
     """An image re-encoded as WebP, at most ``max_width`` wide (aspect kept). Raises ``ValueError`` for
-    bytes Pillow cannot read."""
-    from PIL import Image, UnidentifiedImageError
-
+    bytes that are not a usable image (unreadable or over the pixel limit)."""
     try:
-        with Image.open(io.BytesIO(data)) as image:
-            image.load()
-            if image.mode not in ("RGB", "RGBA"):
-                image = image.convert("RGBA" if "A" in image.getbands() else "RGB")
-            if image.width > max_width:
-                height = max(1, round(image.height * max_width / image.width))
-                image = image.resize((max_width, height), Image.LANCZOS)
-            out = io.BytesIO()
-            image.save(out, format="WEBP", quality=85)
-            return out.getvalue()
-    except (UnidentifiedImageError, OSError, SyntaxError) as exc:
+        return media.to_webp(data, max_width=max_width)
+    except media.ImageRejected as exc:
         raise ValueError(f"not a readable image: {exc}") from exc
 
 

@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, AsyncIterator, Iterable, Mapping
 
+from ...library.media import sniff_media
 from ...library.paths import PathNotAllowed
 from ...library.sidecar import SidecarError, read_sidecar, sidecar_path_for
 from ..events import FETCH_PROGRESS
@@ -337,8 +338,7 @@ class ExampleImagesService:
             logger.warning("Example image %d of %s not downloaded: %s", index, outcome.target.label, exc.message)
             outcome.failures.append(ImageFailure(index, url, exc.message, exc.kind.value))
             return
-        hint = image.get("type") if isinstance(image.get("type"), str) else None
-        extension = media.sniff_extension(fetched.data, fetched.content_type, fetched.url, hint)
+        extension = sniff_media(fetched.data)
         if extension is None:
             declared = fetched.content_type or "no content type"
             outcome.failures.append(ImageFailure(index, url, f"Not an image or video ({declared})",

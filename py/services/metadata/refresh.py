@@ -8,7 +8,6 @@ saved at the same moment is never lost. Bulk refreshes look hashes up 100 at a t
 from __future__ import annotations
 
 import asyncio
-import io
 import logging
 import os
 import threading
@@ -165,19 +164,13 @@ def first_preview_image(version: Mapping[str, Any]) -> Mapping[str, Any] | None:
 
 
 def encode_webp(data: bytes, quality: int = 85) -> bytes:
-    """Any image Pillow reads, as WebP. Raises ``ValueError`` for bytes that are not an image."""
-    from PIL import Image, UnidentifiedImageError
+    """Any image within the pixel limit, as WebP. Raises ``ValueError`` (``ImageRejected``) otherwise."""
+    from ...library.media import ImageRejected, to_webp
 
     try:
-        with Image.open(io.BytesIO(data)) as image:
-            image.load()
-            if image.mode not in ("RGB", "RGBA"):
-                image = image.convert("RGBA" if "A" in image.getbands() else "RGB")
-            out = io.BytesIO()
-            image.save(out, format="WEBP", quality=quality)
-    except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as exc:
+        return to_webp(data, quality=quality)
+    except ImageRejected as exc:
         raise ValueError(f"not a usable image: {exc}") from exc
-    return out.getvalue()
 
 
 def _read_or_empty(path: Path) -> dict[str, Any]:

@@ -10,7 +10,9 @@ import io
 import logging
 from typing import Any
 
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageOps
+
+from ...library.media import ImageRejected, opened_image
 
 from .parsers import ImageReadError, recipe_metadata_text
 from .parsers.recipe_json import split_recipe_marker
@@ -21,7 +23,6 @@ MAX_SIDE = 1024
 WEBP_QUALITY = 85
 EXIF_IFD = 0x8769
 USER_COMMENT = 0x9286
-MAX_IMAGE_PIXELS = 64 * 1024 * 1024
 
 
 def user_comment(text: str) -> bytes:
@@ -32,18 +33,12 @@ def user_comment(text: str) -> bytes:
 def encode_recipe_webp(data: bytes, recipe: dict[str, Any] | None, *, max_side: int = MAX_SIDE) -> bytes:
     """A resized WebP of ``data`` with ``recipe`` embedded; raises ImageReadError for unreadable images."""
     try:
-        with Image.open(io.BytesIO(data)) as img:
-            if img.width * img.height > MAX_IMAGE_PIXELS:
-                raise ImageReadError(f"image too large: {img.width}x{img.height}")
+        with opened_image(data) as img:
             img.seek(0)
             frame = ImageOps.exif_transpose(img)
             frame = frame.convert("RGBA" if "A" in frame.getbands() else "RGB")
-    except ImageReadError:
-        raise
-    except UnidentifiedImageError:
-        raise ImageReadError("not a recognised image format") from None
-    except Exception as exc:  # Pillow raises many types for corrupt data
-        raise ImageReadError(f"not a readable image: {exc}") from exc
+    except ImageRejected as exc:
+        raise ImageReadError(str(exc)) from None
     if max(frame.size) > max_side:
         frame.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
     return embed_webp(frame, recipe)

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Iterable
 from urllib.parse import urlsplit
 
 from ...library.paths import PathNotAllowed, confine, to_api_path
+from ...library.media import sniff_media
 from ..remote.errors import ErrorKind, RemoteError
 from .convert import best_hash, ordered_hashes, parsed_to_recipe, recipe_from_text, ref_to_checkpoint
 from .export import ExportError, build_zip, export_filename, is_zip, read_zip, share_image
@@ -90,19 +91,8 @@ def _ext_of(name: str | None) -> str:
 
 
 def _sniff_extension(data: bytes) -> str:
-    if data[:8] == b"\x89PNG\r\n\x1a\n":
-        return ".png"
-    if data[:3] == b"\xff\xd8\xff":
-        return ".jpg"
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return ".webp"
-    if data[4:8] == b"ftyp":
-        return ".mp4"
-    if data[:4] == b"\x1a\x45\xdf\xa3":
-        return ".webm"
-    if data[:6] in (b"GIF87a", b"GIF89a"):
-        return ".gif"
-    return ""
+    """The media extension the bytes prove ('' when they prove none)."""
+    return sniff_media(data) or ""
 
 
 def _formatted(ts: float) -> str:
@@ -116,8 +106,9 @@ class RecipeService:
         self.context = context
         self.store: RecipeStore | None = None
         self._matchers: dict[str, LibraryMatcher] = {}
-        self._own_http: Any = None
-        self._civitai: Any = None
+        from ..remote.clients import remote_clients
+
+        self._remote_clients = remote_clients(context)  # registered with the components: closed with them
         self._sweep_job: Any = None
         self._import_slots = asyncio.Semaphore(2)
         self.unavailable = ""
@@ -162,8 +153,6 @@ class RecipeService:
                 pass
 
     async def close(self) -> None:
-        if self._own_http is not None:
-            await self._own_http.close()
         if self.store is not None:
             await self.store.close()
 
@@ -183,18 +172,7 @@ class RecipeService:
 
     # -- remote ------------------------------------------------------------------------------------
     def civitai(self) -> Any:
-        remote = self.context.components.get("remote")
-        if remote is not None and callable(getattr(remote, "civitai", None)):
-            return remote.civitai()
-        if self._civitai is None:
-            from ..metadata.civitai_client import CivitaiClient, resolve_civitai_base_url
-            from ..remote.resilience import ResilientHttp
-
-            self._own_http = ResilientHttp()
-            settings = self.context.settings
-            self._civitai = CivitaiClient(self._own_http, base_url=resolve_civitai_base_url(settings.civitai_base_url),
-                                          api_key=settings.civitai_api_key or None)
-        return self._civitai
+        return self._remote_clients.civitai()
 
     async def download_media(self, url: str) -> bytes:
         """GET a media URL (bounded size) through the shared resilient client."""
@@ -513,8 +491,10 @@ class RecipeService:
         if ext and not ext.startswith("."):
             ext = "." + ext
         sniffed = _sniff_extension(media)
-        if ext not in VIDEO_EXTENSIONS:
-            ext = sniffed if sniffed in VIDEO_EXTENSIONS else ext
+        if sniffed in VIDEO_EXTENSIONS:
+            ext = sniffed
+        elif ext in VIDEO_EXTENSIONS:  # a name or type that says video, bytes that are not a video container
+            raise RecipeError("The file is not an MP4 or WebM video")
         data = normalise_recipe(self.fill_from_library(dict(recipe)))
         if ext in VIDEO_EXTENSIONS:
             stored, stored_ext = media, ext
@@ -557,6 +537,8 @@ class RecipeService:
         try:
             return await awaitable
         except RemoteError as exc:
+            if exc.kind is ErrorKind.BLOCKED:  # the client chose an address the fetch rule refuses
+                raise RecipeError(exc.message, 400, **extra) from None
             status = 404 if exc.kind is ErrorKind.NOT_FOUND else 502
             raise RecipeError(f"Could not fetch from Civitai: {exc.message}", status, **extra) from None
 

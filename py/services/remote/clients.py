@@ -2,6 +2,8 @@
 
 Why: rate limits and circuit breakers only work when every caller shares them, so downloads, metadata refresh and
 recipe imports all get their clients from ``remote_clients(context)`` (kept as ``context.components["remote"]``).
+Its session follows the outbound-fetch rule (``security/fetch_guard.py``): no URL from a client, a sidecar or
+a remote answer reaches this machine or its local network.
 The Civitai client is rebuilt when the API key or base URL changes in the settings.
 """
 from __future__ import annotations
@@ -9,6 +11,8 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any
 
+from ...security.fetch_guard import FetchPolicy
+from ..metadata.civarchive_client import resolve_civarchive_base_url
 from ..metadata.civitai_client import CivitaiClient, resolve_civitai_base_url
 from .resilience import ResilientHttp
 
@@ -23,7 +27,8 @@ class RemoteClients:
 
     def __init__(self, context: "AppContext", *, http: ResilientHttp | None = None):
         self.context = context
-        self.http = http or ResilientHttp(rate_per_host=4.0, rate_burst=8)
+        self.fetch_policy = FetchPolicy(self.trusted_origins, lambda: context.settings.fetch_allowed_hosts)
+        self.http = http or ResilientHttp(rate_per_host=4.0, rate_burst=8, fetch_policy=self.fetch_policy)
         self._civitai: CivitaiClient | None = None
         self._civitai_key: tuple[str, str] | None = None
 
@@ -35,6 +40,11 @@ class RemoteClients:
             self._civitai = CivitaiClient(self.http, base_url=base_url, api_key=settings.civitai_api_key or None)
             self._civitai_key = key
         return self._civitai
+
+    def trusted_origins(self) -> list[str]:
+        """The sites the user configured (settings or environment): fetched even when they are private."""
+        return [resolve_civitai_base_url(self.context.settings.civitai_base_url, os.environ),
+                resolve_civarchive_base_url(os.environ)]
 
     async def start(self) -> None:
         return None

@@ -31,6 +31,7 @@ class ErrorKind(str, Enum):
     CANCELLED = "cancelled"  # the user cancelled
     UNAVAILABLE = "unavailable"  # circuit breaker open: failing fast
     INTERNAL = "internal"  # a bug on this side (TypeError, ...): retrying cannot help
+    BLOCKED = "blocked"  # an address the fetch rule refuses (local network, other scheme): never sent
 
 
 RETRYABLE_KINDS = frozenset({ErrorKind.CONNECT, ErrorKind.TIMEOUT, ErrorKind.RATE_LIMITED, ErrorKind.SERVER})
@@ -123,6 +124,9 @@ def classify_exception(exc: BaseException, url: str | None = None) -> RemoteErro
         err = classify_status(exc.status, exc.headers or {}, url)
         if err is not None:
             return err
+    if isinstance(exc, aiohttp.NonHttpUrlRedirectClientError):
+        return RemoteError(ErrorKind.BLOCKED, f"Refused to fetch {exc} (a redirect): only http and https addresses "
+                                              "are fetched", url=url)
     if isinstance(exc, aiohttp.InvalidURL):
         return RemoteError(ErrorKind.CLIENT, f"Invalid URL: {exc}", url=url)
     if isinstance(exc, (aiohttp.ContentTypeError, ValueError)) and not isinstance(exc, aiohttp.ClientError):

@@ -15,12 +15,15 @@ import random
 import time
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any, Awaitable, Callable, Mapping, TypeVar
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Mapping, TypeVar
 from urllib.parse import urlsplit
 
 import aiohttp
 
 from .errors import ErrorKind, RemoteError, classify_exception, classify_status
+
+if TYPE_CHECKING:
+    from ...security.fetch_guard import FetchPolicy
 
 logger = logging.getLogger(__name__)
 
@@ -33,7 +36,7 @@ DEFAULT_TIMEOUT = aiohttp.ClientTimeout(total=120, sock_connect=15, sock_read=60
 # Bodies larger than this are decoded in a worker thread so the event loop stays responsive.
 _THREAD_DECODE_BYTES = 256 * 1024
 # Kinds that say nothing about the host's health: they neither trip nor heal a breaker.
-_NEUTRAL_KINDS = frozenset({ErrorKind.CANCELLED, ErrorKind.INTERNAL, ErrorKind.UNAVAILABLE})
+_NEUTRAL_KINDS = frozenset({ErrorKind.CANCELLED, ErrorKind.INTERNAL, ErrorKind.UNAVAILABLE, ErrorKind.BLOCKED})
 
 
 def host_key(url: str) -> str:
@@ -303,7 +306,8 @@ class ResilientHttp:
     """Runs remote operations under rate limit + circuit breaker + retries, one breaker per host.
 
     ``session`` is an ``aiohttp.ClientSession`` (borrowed, never closed here), a factory returning one (or an
-    awaitable of one; created on first use and closed by ``close``), or None for a default session.
+    awaitable of one; created on first use and closed by ``close``), or None for a default session, which
+    follows ``fetch_policy`` (the app's outbound-fetch rule) when one is given.
     """
 
     def __init__(
@@ -320,8 +324,10 @@ class ResilientHttp:
         clock: Clock = time.monotonic,
         wall_clock: Clock = time.time,
         rng: random.Random | None = None,
+        fetch_policy: "FetchPolicy | None" = None,
     ) -> None:
         self.policy = policy or RetryPolicy()
+        self.fetch_policy = fetch_policy
         self.timeout = timeout
         self.breaker_threshold = breaker_threshold
         self.breaker_reset = breaker_reset
@@ -344,6 +350,8 @@ class ResilientHttp:
 
     # -- session -----------------------------------------------------------------------------------
     def _default_session(self) -> aiohttp.ClientSession:
+        if self.fetch_policy is not None:
+            return self.fetch_policy.session(timeout=self.timeout)
         return aiohttp.ClientSession(timeout=self.timeout)
 
     async def session(self) -> aiohttp.ClientSession:

@@ -5,14 +5,14 @@ hostile files fail here, once, with ``ImageReadError``.
 """
 from __future__ import annotations
 
-import io
 import logging
 import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
+from ....library.media import ImageRejected, opened_image
 from .errors import ImageReadError
 
 logger = logging.getLogger(__name__)
@@ -149,22 +149,17 @@ def extract_image_metadata(data: bytes) -> ImageMetadata:
     if len(data) == 0:
         raise ImageReadError("empty image data")
     try:
-        img = Image.open(io.BytesIO(bytes(data)))
-    except Image.DecompressionBombError as exc:
-        raise ImageReadError(f"image too large: {exc}") from exc
-    except UnidentifiedImageError as exc:
-        raise ImageReadError("not a recognised image format") from exc
-    except Exception as exc:  # Pillow raises many types (SyntaxError, struct.error, ...) for corrupt headers
-        raise ImageReadError(f"corrupt image: {exc}") from exc
-    with img:
-        fmt = (img.format or "unknown").lower()
-        width, height = img.size
-        text: dict[str, str] = _png_text(img) if fmt == "png" else {}
-        text.update({k: v for k, v in _exif_text(img).items() if k not in text})
-        comment = _text_value(img.info.get("comment"))
-        if comment and comment.strip() and "comment" not in text:
-            text["comment"] = comment
-        xmp = _text_value(img.info.get("xmp")) or text.get("XML:com.adobe.xmp")
-        if xmp and "xmp" not in text:
-            text["xmp"] = xmp
+        with opened_image(data) as img:
+            fmt = (img.format or "unknown").lower()
+            width, height = img.size
+            text: dict[str, str] = _png_text(img) if fmt == "png" else {}
+            text.update({k: v for k, v in _exif_text(img).items() if k not in text})
+            comment = _text_value(img.info.get("comment"))
+            if comment and comment.strip() and "comment" not in text:
+                text["comment"] = comment
+            xmp = _text_value(img.info.get("xmp")) or text.get("XML:com.adobe.xmp")
+            if xmp and "xmp" not in text:
+                text["xmp"] = xmp
+    except ImageRejected as exc:
+        raise ImageReadError(str(exc)) from None
     return ImageMetadata(format=fmt, width=int(width), height=int(height), text=text)
