@@ -13,9 +13,14 @@ from ..library.paths import PathNotAllowed, to_api_path
 from ..library.query import MAX_PAGE_SIZE, ListQuery, parse_sort
 from ..library.records import ModelRecord
 from ..library.sidecar import SidecarError, read_sidecar, sidecar_path_for
+from ..nodes.trigger_words import join_trigger_groups
 from ..services.jobs import JobConflict
+from ..services.lifecycle import LifecycleError
+from ..services.model_lookup import (BadName, clean_name, excluded_page, find_by_name, find_by_relative_path,
+                                     folder_tree)
 from ..services.model_service import PAGE_TYPES, MetadataWriteError, ModelNotFound, ModelService
-from .http import (ApiError, json_ok, optional_bool, optional_int, read_json_object, require_str,
+from ..services.trigger_push import BadTargets, parse_targets, send_trigger_words
+from .http import (ApiError, json_ok, optional_bool, optional_int, read_json_object, require_component, require_str,
                    serves_while_loading, state_changing)
 from .middleware import wait_while_loading
 
@@ -23,6 +28,8 @@ if TYPE_CHECKING:
     from ..app import AppContext
 
 CIVITAI_WEB = "https://civitai.com"
+SINGULAR = {"lora": "Lora", "checkpoint": "Checkpoint", "embedding": "Embedding"}
+MAX_NAMES = 1000
 
 
 def _split_many(query: MultiMapping[str], *names: str) -> tuple[str, ...]:
@@ -118,6 +125,25 @@ class ModelRoutes:
         except ModelNotFound as exc:
             raise ApiError(str(exc), 404) from None
 
+    def _named(self, raw_name: Any) -> ModelRecord | None:
+        """The model a widget names (``stem`` or ``folder/stem``, see ``model_lookup``); None when unknown."""
+        try:
+            name = clean_name(raw_name)
+        except BadName as exc:
+            raise ApiError(str(exc)) from None
+        return find_by_name(self._ready_service().all_records(), name)
+
+    def _target(self, query: MultiMapping[str]) -> ModelRecord:
+        """``file_path`` (our clients) or ``name`` (ComfyUI-Lora-Manager's widgets); 404 when unknown."""
+        if query.get("file_path"):
+            return self._record(query.get("file_path"))
+        if "name" not in query:
+            raise ApiError("Missing required parameter: file_path or name")
+        record = self._named(query.get("name"))
+        if record is None:
+            raise ApiError(f"{SINGULAR[self.model_type]} not found: {query.get('name', '').strip()}", 404)
+        return record
+
     def route_table(self) -> list[web.AbstractRouteDef]:
         p = self.prefix
         return [
@@ -141,6 +167,19 @@ class ModelRoutes:
             web.get(f"{p}/scan", self.scan),
             web.post(f"{p}/compute-hash", self.compute_hash),
             web.post(f"{p}/save-metadata", self.save_metadata),
+            # ComfyUI-Lora-Manager's calls (its UI and widgets)
+            web.get(f"{p}/excluded", self.excluded),
+            web.get(f"{p}/unified-folder-tree", self.unified_folder_tree),
+            web.get(f"{p}/model-description", self.model_description),
+            web.get(p + "/info/{name:.+}", self.info_by_name),
+            web.post(f"{p}/set-preview-from-url", self.set_preview_from_url),
+        ] + (self._lora_only_routes() if self.model_type == "lora" else [])
+
+    def _lora_only_routes(self) -> list[web.AbstractRouteDef]:
+        p = self.prefix
+        return [
+            web.get(f"{p}/usage-tips-by-path", self.usage_tips_by_path),
+            web.post(f"{p}/get_trigger_words", self.push_trigger_words),
         ]
 
     # -- listing ---------------------------------------------------------------------------------
@@ -174,7 +213,8 @@ class ModelRoutes:
         return json_ok({"success": True, "tags": [{"tag": t, "count": c} for t, c in counts]})
 
     async def search_tags(self, request: web.Request) -> web.Response:
-        needle = request.query.get("search", "").strip().casefold()
+        """``q`` (ComfyUI-Lora-Manager) or ``search``: tags holding the text, most used first."""
+        needle = (request.query.get("q") or request.query.get("search") or "").strip().casefold()
         limit = _limit(request.query, 20, 200)
         counts = [(t, c) for t, c in self._ready_service().top_tags() if needle in t.casefold()][:limit]
         return json_ok({"success": True, "tags": [{"tag": t, "count": c} for t, c in counts]})
@@ -183,12 +223,11 @@ class ModelRoutes:
         return json_ok({"success": True, "folders": await self._ready_service().folders()})
 
     async def folder_tree(self, request: web.Request) -> web.Response:
-        tree: dict[str, Any] = {}
-        for folder in await self._ready_service().folders():
-            node = tree
-            for part in filter(None, folder.split("/")):
-                node = node.setdefault(part, {})
-        return json_ok({"success": True, "tree": tree})
+        return json_ok({"success": True, "tree": folder_tree(await self._ready_service().folders())})
+
+    async def unified_folder_tree(self, request: web.Request) -> web.Response:
+        """The folders of every root merged into one tree (ComfyUI-Lora-Manager's folder picker)."""
+        return json_ok({"success": True, "tree": folder_tree(await self._ready_service().folders())})
 
     async def roots(self, request: web.Request) -> web.Response:
         return json_ok({"success": True, "roots": [to_api_path(str(r)) for r in self.service.roots()]})
@@ -271,31 +310,24 @@ class ModelRoutes:
         })
 
     async def trigger_words(self, request: web.Request) -> web.Response:
-        name = request.query.get("name", "").strip()
-        if not name:
-            raise ApiError("Missing required parameter: name")
-        wanted = name.replace("\\", "/").rsplit("/", 1)[-1]
-        stem = wanted.rsplit(".", 1)[0] if "." in wanted else wanted
-        for record in self._ready_service().all_records():
-            if record.file_name in (wanted, stem):
-                return json_ok({"success": True, "trigger_words": list(record.trigger_words)})
-        return json_ok({"success": True, "trigger_words": []})
+        """By ``name`` (unknown: an empty list, as ComfyUI-Lora-Manager answers) or ``file_path``."""
+        if request.query.get("file_path"):
+            record: ModelRecord | None = self._record(request.query.get("file_path"))
+        else:
+            record = self._named(request.query.get("name"))
+        return json_ok({"success": True, "trigger_words": list(record.trigger_words) if record else []})
 
     async def get_notes(self, request: web.Request) -> web.Response:
-        name = request.query.get("name", "").strip()
-        if not name:
-            raise ApiError("Missing required parameter: name")
-        for record in self._ready_service().all_records():
-            if record.file_name == name:
-                return json_ok({"success": True, "notes": record.notes})
-        raise ApiError(f"Model not found: {name}", 404)
+        record = self._target(request.query)
+        return json_ok({"success": True, "notes": record.notes, "file_path": to_api_path(record.file_path)})
 
     async def preview_url(self, request: web.Request) -> web.Response:
-        record = self._record(request.query.get("file_path"))
+        """``""`` when the model has no preview (ComfyUI-Lora-Manager names its placeholder image instead)."""
+        record = self._target(request.query)
         return json_ok({"success": True, "preview_url": record.preview_url()})
 
     async def civitai_url(self, request: web.Request) -> web.Response:
-        record = self._record(request.query.get("file_path"))
+        record = self._target(request.query)
         url = None
         if record.civitai_model_id is not None:
             url = f"{CIVITAI_WEB}/models/{record.civitai_model_id}"
@@ -303,6 +335,82 @@ class ModelRoutes:
                 url += f"?modelVersionId={record.civitai_version_id}"
         return json_ok({"success": True, "civitai_url": url, "model_id": record.civitai_model_id,
                         "version_id": record.civitai_version_id})
+
+    async def info_by_name(self, request: web.Request) -> web.Response:
+        """The list item of the model a widget names, with ``size`` (the anchor's cache-entry field)."""
+        record = self._named(request.match_info.get("name"))
+        if record is None:
+            raise ApiError(f"{SINGULAR[self.model_type]} not found", 404)
+        return json_ok({**record.to_list_item(), "size": record.size})
+
+    async def model_description(self, request: web.Request) -> web.Response:
+        """The Civitai model description kept in the sidecar (``modelDescription``; empty when none)."""
+        record = self._record(request.query.get("file_path"))
+        try:
+            data = await asyncio.to_thread(read_sidecar, sidecar_path_for(record.file_path))
+        except (FileNotFoundError, SidecarError):
+            data = {}
+        except OSError as exc:
+            raise ApiError(f"Could not read metadata: {exc.strerror or exc}", 500) from None
+        description = data.get("modelDescription")
+        return json_ok({"success": True, "description": description if isinstance(description, str) else ""})
+
+    async def excluded(self, request: web.Request) -> web.Response:
+        """Excluded models, paged like ``list`` (its search, sort and paging parameters)."""
+        query = parse_list_query(request.query, self.model_type)
+        result = excluded_page(self._ready_service().all_records(), query)
+        return json_ok({"items": [r.to_list_item() for r in result.items], "total": result.total,
+                        "page": result.page, "page_size": result.page_size, "total_pages": result.total_pages})
+
+    async def usage_tips_by_path(self, request: web.Request) -> web.Response:
+        """``relative_path`` as the autocomplete inserts it (``folder/file.safetensors``); unknown: ``""``."""
+        raw = request.query.get("relative_path")
+        try:
+            clean_name(raw, "relative_path")
+        except BadName as exc:
+            raise ApiError(str(exc)) from None
+        record = find_by_relative_path(self._ready_service().all_records(), str(raw).strip())
+        return json_ok({"success": True, "usage_tips": (record.usage_tips if record else "") or ""})
+
+    async def push_trigger_words(self, request: web.Request) -> web.Response:
+        """``{lora_names, node_ids}``: send the LoRAs' trigger words to those Trigger Word Toggle nodes."""
+        body = await read_json_object(request)
+        names = body.get("lora_names", [])
+        if not isinstance(names, list) or len(names) > MAX_NAMES:
+            raise ApiError(f"Invalid value for lora_names: expected a list of at most {MAX_NAMES} LoRA names")
+        try:
+            targets = parse_targets(body.get("node_ids", []))
+            wanted = [clean_name(name, "lora_names") for name in names]
+        except (BadTargets, BadName) as exc:
+            raise ApiError(str(exc)) from None
+        records = self._ready_service().all_records()
+        groups = [record.trigger_words for record in (find_by_name(records, n) for n in wanted) if record]
+        text = join_trigger_groups(groups)
+        sent = send_trigger_words(targets, text)
+        return json_ok({"success": True, "trigger_words": text, "sent": sent})
+
+    async def set_preview_from_url(self, request: web.Request) -> web.Response:
+        """``{model_path, image_url, nsfw_level?}``: download the image (outbound-fetch rule) as the preview."""
+        body = await read_json_object(request)
+        model_path = body.get("model_path") or body.get("file_path")
+        if not model_path:
+            raise ApiError("Model path is required")
+        image_url = body.get("image_url")
+        if not image_url:
+            raise ApiError("Image URL is required")
+        if not isinstance(model_path, str) or not isinstance(image_url, str):
+            raise ApiError("Invalid value: model_path and image_url must be strings")
+        nsfw = optional_int(body, "nsfw_level", None, low=0)
+        lifecycle = require_component(self.context, "lifecycle", "Model lifecycle operations")
+        try:
+            record = lifecycle.target_from_payload(self.model_type, {"file_path": model_path})
+            data, filename, content_type = await lifecycle.fetch_preview(image_url.strip())
+            updated = await lifecycle.replace_preview(self.model_type, record, data, filename=filename,
+                                                      content_type=content_type, nsfw_level=nsfw)
+        except LifecycleError as exc:
+            raise ApiError(exc.message, exc.status) from None
+        return json_ok({"success": True, "preview_url": updated.preview_url(),
+                        "preview_nsfw_level": updated.preview_nsfw_level})
 
     # -- actions ---------------------------------------------------------------------------------
     @state_changing
