@@ -10,7 +10,7 @@ from ..services.jobs import JobConflict
 from ..services.metadata.service import MetadataService, ServiceNotReady, remote_error_status
 from ..services.model_service import PAGE_TYPES, ModelNotFound
 from ..services.remote.errors import RemoteError
-from .http import MAX_INT, ApiError, json_ok, optional_bool, read_json_object
+from .http import MAX_INT, ApiError, json_ok, optional_bool, read_json_object, state_changing
 
 if TYPE_CHECKING:
     from ..app import AppContext
@@ -55,18 +55,8 @@ class MetadataRoutes:
 
     async def fetch_civitai(self, request: web.Request) -> web.Response:
         data = await read_json_object(request)
-        raw_path = data.get("file_path")
-        if not isinstance(raw_path, str) or not raw_path.strip():
-            raise ApiError("Missing required parameter: file_path")
+        record = self._resolve(data.get("file_path"))
         service = self.context.service(self.model_type)
-        if not service.ready.is_set():
-            raise ApiError("Service not ready", 503)
-        try:
-            record = service.resolve(raw_path)
-        except PathNotAllowed as exc:
-            raise ApiError(str(exc), 403) from None
-        except ModelNotFound as exc:
-            raise ApiError(str(exc), 404) from None
         try:
             result = await self.metadata.refresh_one(record)
         except ServiceNotReady as exc:
@@ -133,6 +123,105 @@ class MetadataRoutes:
         return json_ok({"success": True, **status})
 
 
+    # -- ComfyUI-Lora-Manager's update and Civitai routes (its UI's calls) ----------------------------
+    async def _remote(self, work: Awaitable[Any]) -> Any:
+        """Await a Civitai-backed call, mapping its failures to the statuses clients expect."""
+        try:
+            return await work
+        except ServiceNotReady as exc:
+            raise ApiError(str(exc), 503) from None
+        except RemoteError as exc:
+            extra = {"retry_after": round(exc.retry_after, 1)} if exc.retry_after is not None else {}
+            raise ApiError(exc.message, remote_error_status(exc), error_kind=exc.kind.value, **extra) from None
+
+    @state_changing
+    async def update_versions(self, request: web.Request) -> web.Response:
+        """``{"success": true, "record": {...}}``; ``refresh``/``force`` check Civitai first."""
+        model_id = _positive_int(request.match_info.get("model_id"), "model_id")
+        refresh = optional_bool(request.query, "refresh", False) or optional_bool(request.query, "force", False)
+        try:
+            record = await self._remote(self.metadata.version_record(self.model_type, model_id, refresh=refresh))
+        except LookupError as exc:
+            raise ApiError(str(exc).strip("'\""), 404) from None
+        return json_ok({"success": True, "record": record})
+
+    async def ignore_version(self, request: web.Request) -> web.Response:
+        """``{modelId, versionId, shouldIgnore}`` (snake_case accepted) -> ``{"success": true, "record"}``."""
+        data = await read_json_object(request)
+        raw_model = data.get("modelId", data.get("model_id"))
+        raw_version = data.get("versionId", data.get("version_id"))
+        if raw_model in (None, "") or raw_version in (None, ""):
+            raise ApiError("modelId and versionId are required")
+        model_id = _positive_int(raw_model, "modelId")
+        version_id = _positive_int(raw_version, "versionId")
+        ignore = optional_bool(data, "shouldIgnore", optional_bool(data, "ignore", False))
+        try:
+            record = await self._remote(self.metadata.ignore_version(self.model_type, model_id, version_id, ignore))
+        except OSError as exc:
+            raise ApiError(f"Could not save the ignore choice: {exc}", 507 if exc.errno == 28 else 500) from None
+        return json_ok({"success": True, "record": record})
+
+    async def civitai_versions(self, request: web.Request) -> web.Response:
+        """The model's Civitai versions (a JSON list, as the anchor answers) with local annotations."""
+        model_id = _positive_int(request.match_info.get("model_id"), "model_id")
+        try:
+            versions = await self._remote(self.metadata.civitai_versions(self.model_type, model_id))
+        except LookupError as exc:
+            raise ApiError(str(exc).strip("'\""), 404) from None
+        except ValueError as exc:
+            raise ApiError(str(exc), 400) from None
+        return json_ok(versions)
+
+    async def civitai_model_by_version(self, request: web.Request) -> web.Response:
+        version_id = _positive_int(request.match_info.get("version_id"), "modelVersionId")
+        version = await self._remote(self.metadata.civitai_version(version_id))
+        if version is None:
+            raise ApiError("Model not found", 404)
+        return json_ok(version)
+
+    async def civitai_model_by_hash(self, request: web.Request) -> web.Response:
+        raw = request.match_info.get("hash", "")
+        try:
+            version = await self._remote(self.metadata.civitai_by_hash(raw))
+        except ValueError:
+            raise ApiError("Invalid value for hash: expected a SHA256 (or AutoV2) hex digest") from None
+        if version is None:
+            raise ApiError("Model not found", 404)
+        return json_ok(version)
+
+    async def relink_civitai(self, request: web.Request) -> web.Response:
+        """``{file_path, model_id, model_version_id?}`` -> ``{"success", "message", "hash", "model"}``."""
+        data = await read_json_object(request)
+        if not data.get("file_path") or data.get("model_id") in (None, ""):
+            raise ApiError("Both file_path and model_id are required")
+        model_id = _positive_int(data.get("model_id"), "model_id")
+        version_id = _positive_int(data.get("model_version_id"), "model_version_id", required=False)
+        record = self._resolve(data.get("file_path"))
+        try:
+            result = await self._remote(self.metadata.relink(record, model_id, version_id))
+        except LookupError as exc:
+            raise ApiError(str(exc).strip("'\""), 404) from None
+        fresh = result.record or record
+        message = f"Model successfully re-linked to Civitai model {model_id}" + (
+            f" version {version_id}" if version_id else "")
+        return json_ok({"success": True, "message": message, "hash": fresh.sha256, "model": fresh.to_list_item()})
+
+    def _resolve(self, raw_path: Any) -> Any:
+        if raw_path is not None and not isinstance(raw_path, str):
+            raise ApiError("Invalid value for file_path: expected a string")
+        if raw_path is None or not raw_path.strip():
+            raise ApiError("Missing required parameter: file_path")
+        service = self.context.service(self.model_type)
+        if not service.ready.is_set():
+            raise ApiError("Service not ready", 503)
+        try:
+            return service.resolve(raw_path)
+        except PathNotAllowed as exc:
+            raise ApiError(str(exc), 403) from None
+        except ModelNotFound as exc:
+            raise ApiError(str(exc), 404) from None
+
+
 def route_table(context: "AppContext") -> list[web.RouteDef]:
     table: list[web.RouteDef] = []
     for model_type in context.services:
@@ -144,6 +233,12 @@ def route_table(context: "AppContext") -> list[web.RouteDef]:
             ("POST", "/updates/refresh", routes.refresh_updates),
             ("GET", r"/updates/status/{model_id}", routes.update_status),
             ("POST", "/updates/ignore", routes.ignore_update),
+            ("POST", "/updates/ignore-version", routes.ignore_version),
+            ("GET", r"/updates/versions/{model_id}", routes.update_versions),
+            ("GET", r"/civitai/versions/{model_id}", routes.civitai_versions),
+            ("GET", r"/civitai/model/version/{version_id}", routes.civitai_model_by_version),
+            ("GET", r"/civitai/model/hash/{hash}", routes.civitai_model_by_hash),
+            ("POST", "/relink-civitai", routes.relink_civitai),
         ]
         table += [web.route(method, prefix + path, handler) for method, path, handler in handlers]
     return table

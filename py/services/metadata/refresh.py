@@ -270,6 +270,23 @@ class MetadataRefresher:
                 model = await self.client.get_model(model_id)
         return await self._apply(record, version, model, raise_write_errors=True)
 
+    async def relink(self, record: ModelRecord, model_id: int, version_id: int | None) -> ItemResult:
+        """Tie a model to a Civitai model the user chose (its version ``version_id``, else its newest), whatever
+        the file's hash says: for files Civitai cannot find by hash. ``LookupError`` when Civitai has no such
+        model or the model no such version; fields the user edited are kept, as in a refresh."""
+        record = await self._ensure_hash(record)
+        model = await self.client.get_model(model_id)
+        versions = [v for v in (model or {}).get("modelVersions") or [] if isinstance(v, dict)]
+        if model is None or not versions:
+            raise LookupError(f"Model not found on Civitai: {model_id}")
+        if version_id is None:
+            version = versions[0]
+        else:
+            version = next((v for v in versions if v.get("id") == version_id), None)
+            if version is None:
+                raise LookupError(f"Civitai model {model_id} has no version {version_id}")
+        return await self._apply(record, {**version, "modelId": model_id}, model, raise_write_errors=True)
+
     # -- many models -----------------------------------------------------------------------------
     async def refresh_many(
         self,

@@ -15,6 +15,8 @@ from ..remote.errors import ErrorKind, RemoteError
 from ..remote.clients import remote_clients
 from ..remote.resilience import ResilientHttp
 from .civitai_client import CivitaiClient, resolve_civitai_base_url
+from .compat_shapes import (annotate_versions, enrich_with_model, local_versions, type_mismatch, update_record,
+                            without_comfy_metadata)
 from .refresh import ItemResult, MetadataRefresher, RefreshStopped, RefreshSummary, fetch_models_by_ids
 from .updates import UpdateStore, newer_versions
 
@@ -236,6 +238,79 @@ class MetadataService:
         await asyncio.to_thread(self.store.set_ignored, model_type, model_id, version_id=version_id, ignore=ignore)
         self.apply_flags(model_type)
         return self.update_status(model_type, model_id)
+
+    async def check_model(self, model_type: str, model_id: int) -> None:
+        """Check one Civitai model for updates now (what a refresh of its versions tab asks for)."""
+        self._model_service(model_type)
+        found = await fetch_models_by_ids(self.client(), [model_id])
+        await asyncio.to_thread(self.store.record_check, model_type, found,
+                                [] if model_id in found else [model_id], time.time())
+        self.apply_flags(model_type)
+
+    async def version_record(self, model_type: str, model_id: int, *, refresh: bool = False) -> dict[str, Any]:
+        """ComfyUI-Lora-Manager's update record of one model (see ``compat_shapes.update_record``);
+        ``LookupError`` when the model is neither local nor checked (refresh checks it first)."""
+        service = self._model_service(model_type)
+        if refresh:
+            await self.check_model(model_type, model_id)
+        entry = self.store.get(model_type, model_id)
+        local = local_versions(service.all_records(), model_id)
+        if entry is None and not local:
+            raise LookupError("Model not tracked")
+        downloaded = await self._downloaded_versions(model_id)
+        return update_record(model_type, model_id, entry, local, downloaded)
+
+    async def ignore_version(self, model_type: str, model_id: int, version_id: int, ignore: bool) -> dict[str, Any]:
+        self._model_service(model_type)
+        await asyncio.to_thread(self.store.set_ignored, model_type, model_id, version_id=version_id, ignore=ignore)
+        self.apply_flags(model_type)
+        return await self.version_record(model_type, model_id)
+
+    async def _downloaded_versions(self, model_id: int) -> set[int]:
+        """Version ids of the model that the download memory says were downloaded (and not deleted since)."""
+        downloads = self.context.components.get("downloads")
+        store = getattr(downloads, "store", None)
+        if store is None:
+            return set()
+        try:
+            return {m.version_id for m in await store.model_memory(model_id) if m.downloaded}
+        except Exception:  # noqa: BLE001 - the memory only adds a flag; its absence must not fail the answer
+            logger.debug("Download memory unavailable for model %s", model_id, exc_info=True)
+            return set()
+
+    # -- Civitai lookups and relinking -------------------------------------------------------------
+    async def civitai_versions(self, model_type: str, model_id: int) -> list[dict[str, Any]]:
+        """The model's versions on Civitai, annotated with what is local; ``LookupError`` when Civitai does not
+        have it, ``ValueError`` (the anchor's message) when it is another type of model."""
+        service = self._model_service(model_type)
+        model = await self.client().get_model(model_id)
+        if model is None or not model.get("modelVersions"):
+            raise LookupError("Model not found")
+        mismatch = type_mismatch(model_type, model.get("type"))
+        if mismatch is not None:
+            raise ValueError(mismatch)
+        local = local_versions(service.all_records(), model_id)
+        return annotate_versions(model, local, await self._downloaded_versions(model_id))
+
+    async def civitai_version(self, version_id: int) -> dict[str, Any] | None:
+        version = await self.client().get_version(version_id)
+        return without_comfy_metadata(version) if version is not None else None
+
+    async def civitai_by_hash(self, sha256: str) -> dict[str, Any] | None:
+        """The version whose file has this hash, with its model's description, tags, licence and creator."""
+        client = self.client()
+        version = await client.get_version_by_hash(sha256)
+        if version is None:
+            return None
+        model_id = version.get("modelId")
+        model = await client.get_model(model_id) if isinstance(model_id, int) and model_id > 0 else None
+        return without_comfy_metadata(enrich_with_model(version, model))
+
+    async def relink(self, record: "ModelRecord", model_id: int, version_id: int | None) -> ItemResult:
+        service = self._model_service(record.model_type)
+        result = await self._refresher(service).relink(record, model_id, version_id)
+        self.apply_flags(record.model_type)
+        return result
 
     # -- the list's update_available flag ---------------------------------------------------------
     def apply_flags(self, model_type: str) -> int:
