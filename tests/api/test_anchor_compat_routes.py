@@ -207,6 +207,16 @@ async def test_trained_words(compat, snapshot):
     assert {"hero": body, "plain": plain} == snapshot
 
 
+async def test_trained_words_of_unreadable_headers_are_empty(compat):
+    broken = compat.env.loras / "broken.safetensors"
+    broken.write_bytes(b"\x00\x01")
+    odd = write_lora(compat.env.loras, "odd.safetensors",
+                     metadata={"ss_tag_frequency": "{not json", "ss_datasets": "[1, 2]"})
+    for path in (broken, odd):
+        status, body = await call(compat, "GET", "/api/lm/trained-words", params={"file_path": str(path)})
+        assert status == 200 and body == {"success": True, "trained_words": [], "class_tokens": None}
+
+
 async def test_trained_words_errors(compat, tmp_path, snapshot):
     outside = tmp_path / "outside.safetensors"
     outside.write_bytes(b"x")
