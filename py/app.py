@@ -227,7 +227,7 @@ def attach_to_app(app: web.Application, context: AppContext, *, early: bool = Fa
     app.on_shutdown.append(_on_shutdown)
 
 
-def build_app(context: AppContext, *, client_max_size: int = 256 * 1024 * 1024,
+def build_app(context: AppContext, *, client_max_size: int = 16 * 1024 * 1024,
               early: bool = False) -> web.Application:
     """A standalone aiohttp app serving the whole API and UI."""
     app = web.Application(client_max_size=client_max_size, handler_args={"max_line_size": 65536, "max_field_size": 65536})

@@ -65,7 +65,7 @@ def _value_text(value: Any, limit: int | None) -> str:
 
 
 def _limit(arg: str | None) -> int | None:
-    if arg is not None and arg.strip().isdigit():
+    if arg is not None and arg.strip().isdecimal():
         return int(arg.strip())
     return None
 

@@ -19,6 +19,10 @@ TRUE_WORDS = ("true", "1", "yes", "on")
 FALSE_WORDS = ("false", "0", "no", "off")
 # The widest whole number the index stores (SQLite INTEGER); anything wider can only be a bad request.
 MAX_INT = 2**63 - 1
+MAX_JSON_BYTES = 8 * 1024 * 1024  # a JSON request body (metadata edits, settings, bulk lists)
+MAX_JSON_DEPTH = 64
+MAX_PARTS = 32
+READ_CHUNK = 256 * 1024
 
 
 class ApiError(Exception):
@@ -73,18 +77,96 @@ def is_served_while_loading(handler: Any) -> bool:
     return bool(getattr(handler, SERVES_WHILE_LOADING_ATTR, False))
 
 
-async def read_json_object(request: web.Request) -> dict[str, Any]:
-    """The request body as a JSON object (empty body: ``{}``), or a 400."""
-    raw = await request.read()
+async def read_body(request: web.Request, limit: int) -> bytes:
+    """The request body, refused with a 413 as soon as it (after any Content-Encoding is inflated) passes
+    ``limit`` bytes: the cap holds whatever the hosting app's ``client_max_size`` is (ComfyUI's is large)."""
+    if request.content_length is not None and request.content_length > limit:
+        raise ApiError(f"The request body is too large (at most {limit} bytes)", 413)
+    body = bytearray()
+    try:
+        async for chunk in request.content.iter_chunked(READ_CHUNK):
+            body += chunk
+            if len(body) > limit:
+                raise ApiError(f"The request body is too large (at most {limit} bytes)", 413)
+    except (ValueError, web.HTTPException) as exc:  # a broken compressed body, or aiohttp's own size refusal
+        raise ApiError(f"The request body could not be read: {exc}", 400) from None
+    return bytes(body)
+
+
+async def read_json_object(request: web.Request, *, limit: int = MAX_JSON_BYTES) -> dict[str, Any]:
+    """The request body as a JSON object (empty body: ``{}``), or a 400 (413 when too large)."""
+    raw = await read_body(request, limit)
     if not raw.strip():
         return {}
     try:
         value = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError):
         raise ApiError("The request body is not valid JSON") from None
+    except RecursionError:
+        raise ApiError(f"The request body is nested too deeply (at most {MAX_JSON_DEPTH} levels)") from None
+    except ValueError as exc:  # e.g. an integer of thousands of digits
+        raise ApiError(f"The request body is not usable JSON: {exc}") from None
     if not isinstance(value, dict):
         raise ApiError("The request body must be a JSON object")
+    if json_depth(value) > MAX_JSON_DEPTH:
+        raise ApiError(f"The request body is nested too deeply (at most {MAX_JSON_DEPTH} levels)")
     return value
+
+
+def json_depth(value: Any) -> int:
+    """How deeply containers nest in a decoded JSON value (a scalar is 0), without recursion."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        depth += 1
+        deepest = max(deepest, depth)
+        if depth > MAX_JSON_DEPTH:
+            return depth
+        stack.extend((child, depth) for child in children)
+    return deepest
+
+
+async def read_multipart(request: web.Request, *, max_part_bytes: int, max_total_bytes: int,
+                         max_parts: int = MAX_PARTS, **error_extra: Any
+                         ) -> tuple[dict[str, str], dict[str, tuple[bytes, str, str]]]:
+    """Multipart text fields and files ``(bytes, filename, content type)``, every part read in bounded chunks:
+    one part over ``max_part_bytes``, the whole over ``max_total_bytes`` or more than ``max_parts`` parts is a
+    413 before the rest is read."""
+    if not request.content_type.startswith("multipart/"):
+        raise ApiError("Send the upload as multipart/form-data", 400, **error_extra)
+    fields: dict[str, str] = {}
+    files: dict[str, tuple[bytes, str, str]] = {}
+    total = 0
+    try:
+        reader = await request.multipart()
+        for _ in range(max_parts + 1):
+            part = await reader.next()
+            if part is None:
+                return fields, files
+            if len(fields) + len(files) >= max_parts:
+                break
+            data = bytearray()
+            while chunk := await part.read_chunk(READ_CHUNK):
+                data += chunk
+                total += len(chunk)
+                if len(data) > max_part_bytes or total > max_total_bytes:
+                    raise ApiError(f"The upload is too large (at most {max_part_bytes} bytes a file)", 413,
+                                   **error_extra)
+            name = part.name or ""
+            if part.filename is not None:
+                files[name] = (bytes(data), part.filename, part.headers.get("Content-Type", ""))
+            else:
+                fields[name] = data.decode("utf-8", errors="replace")
+    except (ValueError, AssertionError) as exc:  # a malformed multipart body (aiohttp asserts on some)
+        raise ApiError(f"The upload could not be read: {exc}", 400, **error_extra) from None
+    raise ApiError(f"The upload has too many parts (at most {max_parts})", 413, **error_extra)
 
 
 def require_str(data: Mapping[str, Any], name: str) -> str:

@@ -27,7 +27,7 @@ def _positive_int(value: Any, name: str, *, required: bool = True) -> int | None
         raise ApiError(f"Invalid value for {name}: expected a positive integer")
     if isinstance(value, int):
         number = value
-    elif isinstance(value, str) and value.strip().isdigit():
+    elif isinstance(value, str) and value.strip().isdecimal():
         number = int(value.strip())
     else:
         raise ApiError(f"Invalid value for {name}: expected a positive integer")

@@ -12,7 +12,8 @@ from multidict import MultiMapping
 from ..services.recipes.query import QueryError, RecipeQuery, parse_sort
 from ..services.recipes.records import SEARCH_FIELDS
 from ..services.recipes.service import RecipeError, RecipeService
-from .http import ApiError, json_ok, optional_bool, optional_int, read_json_object, require_str, state_changing
+from .http import (ApiError, json_ok, optional_bool, optional_int, read_json_object, read_multipart, require_str,
+                   state_changing)
 
 if TYPE_CHECKING:
     from ..app import AppContext
@@ -161,21 +162,9 @@ class RecipeRoutes:
             return {k: v for k, v in form.items() if isinstance(v, str)}, files
         if not request.content_type.startswith("multipart/"):
             raise ApiError("Send the image as multipart/form-data", 400, loras=[])
-        reader = await request.multipart()
-        while True:
-            part = await reader.next()
-            if part is None:
-                break
-            name = part.name or ""
-            data = bytearray()
-            while chunk := await part.read_chunk(256 * 1024):
-                data.extend(chunk)
-                if len(data) > MAX_UPLOAD_BYTES:
-                    raise ApiError("The upload is too large", 413, loras=[])
-            if part.filename is not None:
-                files[name] = (bytes(data), part.filename)
-            else:
-                fields[name] = data.decode("utf-8", errors="replace")
+        fields, uploads = await read_multipart(request, max_part_bytes=MAX_UPLOAD_BYTES,
+                                               max_total_bytes=2 * MAX_UPLOAD_BYTES, loras=[])
+        files = {name: (data, filename) for name, (data, filename, _type) in uploads.items()}
         return fields, files
 
     async def analyze_image(self, request: web.Request) -> web.Response:
@@ -253,7 +242,7 @@ class RecipeRoutes:
         return json_ok(await self._call(_shielded(self.service.import_from_url(image_url.strip(), force=force))))
 
     async def check_image_exists(self, request: web.Request) -> web.Response:
-        ids = [t.strip() for t in request.query.get("image_ids", "").split(",") if t.strip().isdigit()]
+        ids = [t.strip() for t in request.query.get("image_ids", "").split(",") if t.strip().isdecimal()]
         return json_ok(self._sync(self.service.check_image_exists, ids))
 
     # -- share / export / import ------------------------------------------------------------------

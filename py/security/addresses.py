@@ -45,7 +45,7 @@ def split_host_port(value: str) -> tuple[str, int | None]:
 
 
 def _port(text: str) -> int:
-    if text.isdigit() and len(text) <= 5 and int(text) <= 65535:
+    if text.isascii() and text.isdecimal() and len(text) <= 5 and int(text) <= 65535:
         return int(text)
     return -1
 
@@ -89,7 +89,7 @@ def _ipv4_number(part: str) -> int | None:
             return int(part[2:], 16) if part[2:] else 0
         if len(part) > 1 and part.startswith("0"):
             return int(part[1:], 8)
-        return int(part, 10) if part.isdigit() else None
+        return int(part, 10) if part.isascii() and part.isdecimal() else None
     except ValueError:
         return None
 

@@ -188,7 +188,7 @@ def _positive(value: Any) -> int | None:
         return None
     if isinstance(value, int) and value > 0:
         return value
-    if isinstance(value, str) and value.strip().isdigit() and int(value) > 0:
+    if isinstance(value, str) and value.strip().isdecimal() and int(value) > 0:
         return int(value)
     return None
 

@@ -55,7 +55,7 @@ def _int(value: Any, default: int = 0) -> int:
         return value
     if isinstance(value, float) and math.isfinite(value) and value.is_integer():
         return int(value)
-    if isinstance(value, str) and value.strip().isdigit():
+    if isinstance(value, str) and value.strip().isdecimal():
         return int(value.strip())
     return default
 
@@ -133,7 +133,7 @@ def fingerprint(loras: Iterable[Any]) -> str:
 
 def natural_key(text: str) -> tuple[tuple[int, Any], ...]:
     parts = _NATURAL_SPLIT.split(unicodedata.normalize("NFKC", text).casefold())
-    return tuple((0, int(p)) if p.isdigit() else (1, p) for p in parts if p)
+    return tuple((0, int(p)) if p.isdecimal() else (1, p) for p in parts if p)
 
 
 def words(text: str) -> list[str]:

@@ -440,7 +440,7 @@ def _is_sampler(node: _Node) -> bool:
 
 
 def _sort_key(node_id: str) -> tuple[int, int | str]:
-    number = as_int(node_id) if node_id.isdigit() else None
+    number = as_int(node_id) if node_id.isdecimal() else None
     return (0, number) if number is not None else (1, node_id)
 
 
