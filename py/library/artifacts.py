@@ -111,7 +111,10 @@ class ModelArtifacts:
 
     @classmethod
     def find(cls, model_path: str | os.PathLike[str]) -> "ModelArtifacts":
-        """Look at the model's folder once; raises ``FileNotFoundError`` when the model itself is gone."""
+        """Look at the model's folder once; raises ``FileNotFoundError`` when the model itself is gone.
+
+        When another model file shares the stem (``x.ckpt`` beside ``x.pt``) the sidecar and previews belong
+        to both, so none is this model's to move or delete: only the model file itself is listed."""
         model = os.path.abspath(os.fspath(model_path))
         if not os.path.isfile(model):
             raise FileNotFoundError(model)
@@ -122,8 +125,10 @@ class ModelArtifacts:
             for entry in entries:
                 if entry.name == name or not entry.name.startswith(stem):
                     continue
-                suffix = entry.name[len(stem):]
-                if suffix.lower() in _COMPANION_SET and not entry.is_dir(follow_symlinks=False):
+                suffix = entry.name[len(stem):].lower()
+                if suffix in ALL_MODEL_EXTENSIONS and entry.is_file():
+                    return cls(model, [])
+                if suffix in _COMPANION_SET and not entry.is_dir(follow_symlinks=False):
                     companions.append(os.path.join(folder, entry.name))
         return cls(model, sorted(companions))
 

@@ -10,6 +10,7 @@ import hashlib
 import heapq
 import json
 import logging
+import sqlite3
 from dataclasses import fields
 from operator import attrgetter
 from pathlib import Path
@@ -32,6 +33,7 @@ _LIST_FIELDS = frozenset({"tags", "trigger_words"})
 _BOOL_FIELDS = frozenset(n for n, t in _FIELD_TYPES.items() if t in ("bool", bool))
 _ROW_FIELDS = (*STORED_FIELDS, "name_key")
 _COLUMNS = ", ".join(_ROW_FIELDS)
+_PATH_COLUMN = _ROW_FIELDS.index("file_path")
 # What a listing needs: the identity report (the largest column) stays in the index until asked for.
 _LIST_COLUMNS = ", ".join("'' AS identity_json" if name == "identity_json" else name for name in _ROW_FIELDS)
 # An empty identity_json means "not loaded": the stored report is kept.
@@ -162,13 +164,32 @@ class LibraryDatabase:
             rows = list(await cursor.fetchall())
         return rows_to_records(rows), total
 
-    async def upsert(self, records: Iterable[ModelRecord]) -> None:
+    async def upsert(self, records: Iterable[ModelRecord]) -> list[str]:
+        """Write the rows; returns the paths of rows SQLite refused (each logged), so one bad row never fails
+        a whole batch."""
         rows = [record_to_row(r) for r in records]
         if not rows:
-            return
+            return []
         conn = self._require()
-        await conn.executemany(_UPSERT, rows)
+        try:
+            await conn.executemany(_UPSERT, rows)
+        except (OverflowError, sqlite3.InterfaceError, sqlite3.IntegrityError, ValueError):
+            await conn.rollback()
+            return await self._upsert_one_by_one(rows)
         await conn.commit()
+        return []
+
+    async def _upsert_one_by_one(self, rows: list[tuple[Any, ...]]) -> list[str]:
+        conn = self._require()
+        refused: list[str] = []
+        for row in rows:
+            try:
+                await conn.execute(_UPSERT, row)
+            except (OverflowError, sqlite3.InterfaceError, sqlite3.IntegrityError, ValueError) as exc:
+                logger.warning("Index row for %s refused and skipped: %s", row[_PATH_COLUMN], exc)
+                refused.append(str(row[_PATH_COLUMN]))
+        await conn.commit()
+        return refused
 
     async def identity_json(self, file_path: str) -> str:
         conn = self._require()
@@ -357,13 +378,17 @@ class ModelIndex:
         return len(self.projection)
 
     async def put(self, record: ModelRecord) -> None:
-        await self.database.upsert([record])
+        if await self.database.upsert([record]):
+            raise ValueError(f"The index cannot hold the record of {record.file_path}")
         self.projection.put(record)
 
-    async def put_many(self, records: Sequence[ModelRecord]) -> None:
-        await self.database.upsert(records)
+    async def put_many(self, records: Sequence[ModelRecord]) -> list[str]:
+        """Store the records; a row SQLite refuses is skipped (and returned), the rest are stored."""
+        refused = set(await self.database.upsert(records))
         for record in records:
-            self.projection.put(record)
+            if record.file_path not in refused:
+                self.projection.put(record)
+        return sorted(refused)
 
     async def remove(self, paths: Sequence[str]) -> None:
         await self.database.delete(paths)

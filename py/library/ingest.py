@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from .architecture import identify
+from .artifacts import ALL_MODEL_EXTENSIONS
 from .aside import set_aside
 from .records import ModelRecord
 from .safetensors import InvalidModelFile, read_header
@@ -72,6 +73,46 @@ def new_sidecar(stat: FileStat, model_type: str, learned: dict[str, str]) -> dic
     return data
 
 
+def sidecar_of_record(record: ModelRecord) -> dict[str, Any]:
+    """A sidecar rebuilt from what the index knows, for a model whose sidecar is missing or was set aside:
+    an edit then starts from everything known, not from an empty file."""
+    data: dict[str, Any] = {
+        "file_name": record.file_name,
+        "model_name": record.model_name or record.file_name,
+        "file_path": record.file_path,
+        "size": record.size,
+        "modified": record.mtime,
+        "sha256": record.sha256,
+        "base_model": record.base_model,
+        "preview_url": record.preview_path,
+        "preview_nsfw_level": record.preview_nsfw_level,
+        "notes": record.notes,
+        "from_civitai": record.from_civitai,
+        "civitai": record.civitai_summary(),
+        "tags": list(record.tags),
+        "modelDescription": "",
+        "favorite": record.favorite,
+        "exclude": record.exclude,
+    }
+    if record.model_type == "lora":
+        data["usage_tips"] = record.usage_tips
+    else:
+        data["sub_type"] = record.sub_type
+    return data
+
+
+def _stem_sibling_owner(raw: dict[str, Any], stat: FileStat) -> str:
+    """The name of another model file of the same stem that this sidecar says it describes, if it exists."""
+    stated = raw.get("file_path")
+    if not isinstance(stated, str) or not stated:
+        return ""
+    name = stated.replace("\\", "/").rsplit("/", 1)[-1]
+    own = stat.stem + stat.extension
+    if name == own or not name.startswith(stat.stem) or name[len(stat.stem):].lower() not in ALL_MODEL_EXTENSIONS:
+        return ""
+    return name if os.path.isfile(os.path.join(os.path.dirname(stat.path), name)) else ""
+
+
 def ingest_file(stat: FileStat, model_type: str, previous: ModelRecord | None = None, *,
                 write_new_sidecars: bool = True) -> IngestResult:
     problems: list[str] = []
@@ -105,7 +146,11 @@ def ingest_file(stat: FileStat, model_type: str, previous: ModelRecord | None = 
         except OSError as exc:
             problems.append(f"{stat.sidecar_path}: unreadable sidecar ({exc.strerror or exc})")
             sidecar_status = "corrupt"
-    if not raw and stat.civitai_info_path:
+    shared_with = _stem_sibling_owner(raw, stat)
+    if shared_with:  # x.pt beside x.ckpt: the sidecar describes the other file, so none of it is ours
+        problems.append(f"{stat.path}: shares its metadata file with {shared_with}; its own metadata is not kept")
+        raw, sidecar_status = {}, "missing"
+    if not raw and stat.civitai_info_path and not shared_with:
         try:
             with open(stat.civitai_info_path, "rb") as handle:
                 info = json.loads(handle.read().decode("utf-8"))
@@ -136,7 +181,7 @@ def ingest_file(stat: FileStat, model_type: str, previous: ModelRecord | None = 
     identity_data = identity.to_dict()
     sub_type = _sub_type(model_type, sidecar, raw, identity.network_type, stat)
     sidecar_written = False
-    if not raw and write_new_sidecars and status == "ok":
+    if not raw and write_new_sidecars and status == "ok" and not shared_with:
         sidecar_path = str(Path(stat.path).with_name(stat.stem + SIDECAR_SUFFIX))
         learned = {"sha256": sha256, "base_model": base_model or "Unknown", "sub_type": sub_type}
         try:

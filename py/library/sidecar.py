@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+from .aside import set_aside
 from .atomic import atomic_write_text
 
 SIDECAR_SUFFIX = ".metadata.json"
@@ -205,19 +206,22 @@ def _as_bool(value: Any) -> bool:
     return False
 
 
+MAX_STORED_INT = 2**63 - 1  # SQLite's INTEGER: a larger number in a sidecar is read as absent
+
+
 def _as_int(value: Any) -> int | None:
+    number: int | None = None
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
-        return value
-    if isinstance(value, float) and math.isfinite(value) and value == int(value):
-        return int(value)
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        try:
-            return int(value.strip())
-        except ValueError:
-            return None
-    return None
+        number = value
+    elif isinstance(value, float) and math.isfinite(value) and value == int(value):
+        number = int(value)
+    elif isinstance(value, str) and len(value) < 40 and value.strip().removeprefix("-").isdecimal():
+        number = int(value.strip())
+    if number is None or not -MAX_STORED_INT <= number <= MAX_STORED_INT:
+        return None
+    return number
 
 
 def _as_float(value: Any) -> float | None:
@@ -324,3 +328,14 @@ def _primary_sha256(files: Any, file_name: str) -> str | None:
     if isinstance(value, str) and value.strip():
         return value.strip().lower()
     return None
+
+
+def read_sidecar_for_edit(path: Path) -> tuple[dict[str, Any], str]:
+    """A sidecar's contents before a change, or ``{}``: a file that cannot be parsed is set aside first (never
+    overwritten) and its new name returned."""
+    try:
+        return read_sidecar(path), ""
+    except FileNotFoundError:
+        return {}, ""
+    except SidecarError as exc:
+        return {}, set_aside(path, exc.reason).name

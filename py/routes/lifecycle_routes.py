@@ -10,10 +10,10 @@ from typing import TYPE_CHECKING, Any, Awaitable, Callable
 from aiohttp import web
 
 from ..library.paths import to_api_path
-from ..services.lifecycle import LifecycleError, ModelLifecycleService
+from ..services.lifecycle import MAX_PREVIEW_BYTES, LifecycleError, ModelLifecycleService
 from ..services.model_service import PAGE_TYPES
-from .http import (ApiError, json_ok, optional_bool, optional_int, read_json_object, require_component, require_str,
-                   state_changing)
+from .http import (MAX_JSON_BYTES, ApiError, json_ok, optional_bool, optional_int, read_json_object, read_multipart,
+                   require_component, require_str, state_changing)
 
 if TYPE_CHECKING:
     from ..app import AppContext
@@ -94,9 +94,10 @@ class LifecycleRoutes:
     async def _set_exclude(self, request: web.Request, value: bool) -> web.Response:
         body = await read_json_object(request)
         record = self._target(body)
-        await self._call(self.lifecycle.exclude_model, self.model_type, record, value)
+        result = await self._call(self.lifecycle.exclude_model, self.model_type, record, value)
         verb = "excluded from" if value else "shown again in"
-        return json_ok({"success": True, "message": f"Model {verb} the listings: {record.file_name}"})
+        return json_ok({"success": True, "message": f"Model {verb} the listings: {record.file_name}",
+                        **result.notice()})
 
     # -- rename and move -------------------------------------------------------------------------
     async def rename(self, request: web.Request) -> web.Response:
@@ -152,24 +153,18 @@ class LifecycleRoutes:
         if not isinstance(raw, list) or not all(isinstance(t, str) for t in raw) or not any(t.strip() for t in raw):
             raise ApiError("Missing required parameter: tags (a list of strings)")
         updated = await self._call(self.lifecycle.add_tags, self.model_type, record, raw)
-        return json_ok({"success": True, "tags": list(updated.tags)})
+        return json_ok({"success": True, "tags": list(updated.record.tags), **updated.notice()})
 
     async def replace_preview(self, request: web.Request) -> web.Response:
         """Multipart ``preview_file`` + ``model_path`` (+ ``nsfw_level``), or JSON ``file_path`` + ``url``."""
         fields: dict[str, Any] = {}
         data, filename, content_type = b"", "", ""
         if request.content_type.startswith("multipart/"):
-            try:
-                reader = await request.multipart()
-                async for part in reader:
-                    if part.name == "preview_file":
-                        filename = part.filename or ""
-                        content_type = part.headers.get("Content-Type", "")
-                        data = bytes(await part.read())
-                    elif part.name:
-                        fields[part.name] = await part.text()
-            except ValueError as exc:
-                raise ApiError(f"The upload could not be read: {exc}") from None
+            texts, files = await read_multipart(request, max_part_bytes=MAX_PREVIEW_BYTES,
+                                                max_total_bytes=MAX_PREVIEW_BYTES + MAX_JSON_BYTES)
+            fields = dict(texts)
+            if "preview_file" in files:
+                data, filename, content_type = files["preview_file"]
         else:
             fields = await read_json_object(request)
         record = self._target(fields)

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 from multidict import MultiMapping
 
+from ..library.edits import InvalidEdit
 from ..library.paths import PathNotAllowed, to_api_path
 from ..library.query import MAX_PAGE_SIZE, ListQuery, parse_sort
 from ..library.records import ModelRecord
@@ -18,7 +19,7 @@ from ..services.jobs import JobConflict
 from ..services.lifecycle import LifecycleError
 from ..services.model_lookup import (BadName, clean_name, excluded_page, find_by_name, find_by_relative_path,
                                      folder_tree)
-from ..services.model_service import PAGE_TYPES, MetadataWriteError, ModelNotFound, ModelService
+from ..services.model_service import PAGE_TYPES, MetadataWriteError, ModelNotFound, ModelService, SharedSidecar
 from ..services.trigger_push import BadTargets, parse_targets, send_trigger_words
 from .http import (ApiError, json_ok, optional_bool, optional_int, read_json_object, require_component, require_str,
                    serves_while_loading, state_changing)
@@ -445,12 +446,16 @@ class ModelRoutes:
         if not updates:
             raise ApiError("Nothing to save: send the fields to change beside file_path")
         try:
-            updated = await self.service.save_metadata(record, updates)
+            result = await self.service.save_metadata(record, updates)
+        except InvalidEdit as exc:
+            raise ApiError(str(exc)) from None
+        except SharedSidecar as exc:
+            raise ApiError(exc.message, 409) from None
         except ModelNotFound as exc:
             raise ApiError(str(exc), 404) from None
         except MetadataWriteError as exc:
             status = {errno.ENOSPC: 507, errno.EACCES: 403, errno.EPERM: 403, errno.EROFS: 403}.get(exc.errno, 500)
             raise ApiError(exc.strerror or str(exc), status) from None
-        item = updated.to_list_item()
-        return json_ok({"success": True, "auto_tags": item["auto_tags"], "model": item})
+        item = result.record.to_list_item()
+        return json_ok({"success": True, "auto_tags": item["auto_tags"], "model": item, **result.notice()})
 

@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING, Any, AsyncIterator, Awaitable, Callable, Itera
 from ..library import fileops
 from ..library.artifacts import InvalidName, ModelArtifacts, Move, TargetExists, posix, validate_stem
 from ..library.atomic import atomic_write_bytes
+from ..library.edits import MAX_TAGS, InvalidEdit, check_tags, clean_tags
 from ..library.hashing import hash_file
-from ..library.ingest import set_aside
 from ..library.journal import FORWARD, Journal, Operation
 from ..library.media import VIDEO_KINDS, ImageRejected, sniff_media, to_webp
 from ..library.organize import plan_organize, render_folder
@@ -34,7 +34,7 @@ from ..library.trash import FILES_DIR, MANIFEST, InvalidBatchId, Manifest, expir
 from ..settings import MODEL_TYPES
 from .jobs import JobCancelled
 from .remote.clients import remote_clients
-from .model_service import USER_EDITED_KEY, ModelNotFound, ModelService
+from .model_service import EditResult, MetadataWriteError, ModelNotFound, ModelService, SharedSidecar, SidecarChange
 
 if TYPE_CHECKING:
     from ..app import AppContext
@@ -254,10 +254,8 @@ class ModelLifecycleService:
 
     @contextlib.asynccontextmanager
     async def _locked(self, service: ModelService, paths: Iterable[str]) -> AsyncIterator[None]:
-        """Hold the path locks of every given path, in sorted order (so two operations cannot deadlock)."""
-        async with contextlib.AsyncExitStack() as stack:
-            for path in sorted(set(paths)):
-                await stack.enter_async_context(service._path_locks[path])
+        """Hold the locks of every given path (the model service's locks, shared with metadata edits)."""
+        async with service.locked(paths):
             yield
 
     def _current(self, service: ModelService, path: str) -> ModelRecord:
@@ -268,62 +266,45 @@ class ModelLifecycleService:
         return record
 
     # -- edits -------------------------------------------------------------------------------------
-    async def _update_sidecar(self, service: ModelService, record: ModelRecord, updates: dict[str, Any],
-                              user_fields: Iterable[str] = ()) -> ModelRecord:
-        """Read-modify-write of the sidecar under the caller's lock; returns the record with the new stat."""
-        path = sidecar_path_for(record.file_path)
-        edited = set(user_fields)
-
-        def write() -> tuple[int, int]:
-            try:
-                raw = read_sidecar(path)
-            except FileNotFoundError:
-                raw = {}
-            except SidecarError as exc:
-                set_aside(str(path), str(exc))  # never overwrite a file we cannot read: keep it beside
-                raw = {}
-            changes = dict(updates)
-            if edited:
-                known = raw.get(USER_EDITED_KEY) if isinstance(raw.get(USER_EDITED_KEY), list) else []
-                changes[USER_EDITED_KEY] = sorted(set(map(str, known)) | edited)
-            write_sidecar(path, apply_updates(raw, changes))
-            st = os.stat(path)
-            return st.st_mtime_ns, st.st_size
-
+    async def _edit(self, service: ModelService, path: str, change: Any, *, locked: bool = False) -> EditResult:
+        """One read-modify-write of a model's sidecar and index row (see ``ModelService.edit``), as
+        ``LifecycleError`` on failure."""
         try:
-            mtime_ns, size = await asyncio.to_thread(write)
-        except OSError as exc:
+            if locked:
+                return await service.edit_locked(path, change)
+            return await service.edit(path, change)
+        except ModelNotFound as exc:
+            raise LifecycleError(str(exc), 404) from None
+        except SharedSidecar as exc:
+            raise LifecycleError(exc.message, 409) from None
+        except MetadataWriteError as exc:
             raise _from_os_error(exc, "Saving the metadata") from None
-        return record.evolve(sidecar_mtime_ns=mtime_ns, sidecar_size=size, sidecar_status="ok")
 
-    async def exclude_model(self, model_type: str, record: ModelRecord, exclude: bool = True) -> ModelRecord:
+    async def exclude_model(self, model_type: str, record: ModelRecord, exclude: bool = True) -> EditResult:
         """Hide (or show again) a model in listings; the files stay where they are."""
         service = self.model_service(model_type)
-        async with self._locked(service, [record.file_path]):
-            current = self._current(service, record.file_path)
-            updated = await self._update_sidecar(service, current, {"exclude": exclude})
-            updated = updated.evolve(exclude=exclude)
-            await service.index.put(updated)
+        result = await self._edit(service, record.file_path, SidecarChange({"exclude": exclude}, {"exclude": exclude}))
         self._changed(model_type)
-        return updated
+        return result
 
-    async def add_tags(self, model_type: str, record: ModelRecord, tags: list[str]) -> ModelRecord:
-        """Add tags (case-insensitive, existing order kept) to the sidecar and the index row."""
+    async def add_tags(self, model_type: str, record: ModelRecord, tags: list[str]) -> EditResult:
+        """Add tags (case-insensitive, existing order kept) to the sidecar and the index row, merged with the
+        tags the model has at the moment the write happens."""
         service = self.model_service(model_type)
-        async with self._locked(service, [record.file_path]):
-            current = self._current(service, record.file_path)
-            merged = list(current.tags)
-            known = {t.casefold() for t in merged}
-            for tag in tags:
-                clean = tag.strip()
-                if clean and clean.casefold() not in known:
-                    merged.append(clean)
-                    known.add(clean.casefold())
-            updated = await self._update_sidecar(service, current, {"tags": merged}, user_fields=["tags"])
-            updated = updated.evolve(tags=merged)
-            await service.index.put(updated)
+        try:
+            wanted = check_tags(tags)
+        except InvalidEdit as exc:
+            raise LifecycleError(str(exc)) from None
+
+        def merge(current: ModelRecord, _raw: dict[str, Any]) -> SidecarChange:
+            merged = clean_tags(wanted, current.tags)
+            if len(merged) > MAX_TAGS:
+                raise LifecycleError(f"A model can have at most {MAX_TAGS} tags")
+            return SidecarChange({"tags": merged}, {"tags": merged}, frozenset({"tags"}))
+
+        result = await self._edit(service, record.file_path, merge)
         self._changed(model_type)
-        return updated
+        return result
 
     async def replace_preview(self, model_type: str, record: ModelRecord, data: bytes, *, filename: str = "",
                               content_type: str = "", nsfw_level: int | None = None) -> ModelRecord:
@@ -356,7 +337,7 @@ class ModelLifecycleService:
             updates: dict[str, Any] = {"preview_url": posix(target)}
             if nsfw_level is not None:
                 updates["preview_nsfw_level"] = nsfw_level
-            await self._update_sidecar(service, current, updates)
+            await self._edit(service, current.file_path, SidecarChange(updates), locked=True)
             fresh = await service.reindex_paths([current.file_path])
             updated = await self._carry_over(service, current, fresh)
         return updated or current
@@ -671,11 +652,9 @@ class ModelLifecycleService:
                 continue
             new_map[posix(record.file_path)] = value
             if value != record.sha256:
-                async with self._locked(service, [record.file_path]):
-                    current = service.index.get(record.file_path)
-                    if current is not None:
-                        updated = await self._update_sidecar(service, current, {"sha256": value})
-                        await service.index.put(updated.evolve(sha256=value, hash_status="done"))
+                change = SidecarChange({"sha256": value}, {"sha256": value, "hash_status": "done"})
+                with contextlib.suppress(ModelNotFound):
+                    await service.edit(record.file_path, change, strict=False)
         reference = expected or next(iter(new_map.values()), "")
         mismatched.extend(p for p, h in new_map.items() if h != reference)
         return {"verified_as_duplicates": not mismatched and len(set(new_map.values())) == 1,

@@ -6,6 +6,7 @@ hashing as background jobs (never on the event loop), and applies every change p
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import threading
@@ -13,19 +14,21 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, Iterable
 
 from ..library.gc_tuning import FREEZE_MIN_OBJECTS, bulk_allocation, freeze_long_lived, freeze_without_collecting
 from ..library.hashing import hash_files
 from ..library.index import ModelIndex
-from ..library.ingest import IngestResult, safe_ingest
+from ..library.ingest import IngestResult, safe_ingest, sidecar_of_record
 from ..library.paths import PathNotAllowed, confine, to_api_path
 from ..library.query import (ListQuery, QueryCache, QueryResult, count_values, is_unfiltered, page_bounds,
                              run_query)
+from ..library.artifacts import ALL_MODEL_EXTENSIONS
+from ..library.edits import metadata_edit, with_user_fields
 from ..library.records import ModelRecord
-from ..library.worker_pool import IngestWorkerPool, WorkerCrashed
 from ..library.scanner import MODEL_EXTENSIONS, FileStat, stat_changed, stat_one, sweep_roots
-from ..library.sidecar import SidecarError, apply_updates, read_sidecar, sidecar_path_for, write_sidecar
+from ..library.sidecar import apply_updates, read_sidecar_for_edit, sidecar_path_for, write_sidecar
+from ..library.worker_pool import IngestWorkerPool, WorkerCrashed
 from ..settings import MODEL_TYPES
 from .jobs import JobCancelled, JobConflict
 
@@ -262,7 +265,8 @@ class ModelService:
                     summary.added += 1
                 else:
                     summary.updated += 1
-            await index.put_many(records)
+            for path in await index.put_many(records):
+                summary.problems.append(f"{path}: its metadata cannot be stored in the index; skipped")
             done += len(batch)
             if len(changed) >= FREEZE_MIN_OBJECTS and done % FREEZE_EVERY < len(batch):
                 freeze_long_lived()  # keep full collections from walking the records built so far
@@ -361,42 +365,77 @@ class ModelService:
             return 0
         if (current.size, current.mtime_ns) != (old.size, old.mtime_ns):
             return 0  # the file changed while hashing: the next sweep hashes it again
-        record = current.evolve(sha256=outcome.sha256, autov3=outcome.autov3 or "", hash_status="done")
+        change = SidecarChange({"sha256": outcome.sha256},
+                               {"sha256": outcome.sha256, "autov3": outcome.autov3 or "", "hash_status": "done"})
         try:
-            record = await self._write_sidecar_fields(record, {"sha256": outcome.sha256})
-        except ModelNotFound:
-            return 0  # moved or deleted meanwhile: its new place is indexed (and hashed) on its own
-        await index.put(record)
+            await self.edit(old.file_path, change, strict=False,
+                            still_valid=lambda now: (now.size, now.mtime_ns) == (old.size, old.mtime_ns))
+        except (ModelNotFound, StaleEdit):
+            return 0  # moved, deleted or changed meanwhile: its new state is indexed (and hashed) on its own
         return 1
 
-    async def _write_sidecar_fields(self, record: ModelRecord, updates: dict[str, Any], *,
-                                    strict: bool = False) -> ModelRecord:
-        """Merge fields into the sidecar (atomic, unknown fields kept) and return the record with its new stat."""
-        path = sidecar_path_for(record.file_path)
-        async with self._path_locks[record.file_path]:
-            if not await asyncio.to_thread(os.path.exists, record.file_path):
-                # moved, renamed or deleted while this edit waited for the lock: never leave a stray sidecar
-                raise ModelNotFound(f"Model not found: {record.file_path}")
+    # -- edits: one read-modify-write of sidecar and index row, under the model's lock ------------------
+    def lock(self, path: str) -> asyncio.Lock:
+        """The model's lock: every change of one model's files, sidecar or index row holds it."""
+        return self._path_locks[path]
 
-            def write() -> tuple[int, int]:
-                try:
-                    raw = read_sidecar(path)
-                except FileNotFoundError:
-                    raw = {}
-                except SidecarError:
-                    raw = {}
-                write_sidecar(path, apply_updates(raw, updates))
-                st = os.stat(path)
-                return st.st_mtime_ns, st.st_size
+    @contextlib.asynccontextmanager
+    async def locked(self, paths: Iterable[str]) -> AsyncIterator[None]:
+        """Hold the locks of every given path, in sorted order (so two operations cannot deadlock)."""
+        async with contextlib.AsyncExitStack() as stack:
+            for path in sorted(set(paths)):
+                await stack.enter_async_context(self._path_locks[path])
+            yield
 
-            try:
-                mtime_ns, size = await asyncio.to_thread(write)
-            except OSError as exc:
-                if strict:
-                    raise MetadataWriteError(exc.errno, f"Could not save metadata: {exc.strerror or exc}") from exc
-                logger.warning("Could not update sidecar %s: %s", path, exc)
-                return record.evolve(sidecar_status="read_only")
-        return record.evolve(sidecar_mtime_ns=mtime_ns, sidecar_size=size, sidecar_status="ok")
+    async def edit(self, file_path: str, change: "SidecarChange | ChangeBuilder", *, strict: bool = True,
+                   still_valid: Callable[[ModelRecord], bool] | None = None) -> "EditResult":
+        """Apply one change to a model's sidecar and index row as one read-modify-write under its lock.
+
+        ``change`` may be built from the current record and sidecar (for edits that merge, like adding tags).
+        ``strict`` edits raise ``MetadataWriteError`` when the sidecar cannot be written (nothing changed) and
+        ``SharedSidecar`` when another model file shares the stem; others keep the index change and leave the
+        sidecar alone.
+        """
+        async with self._path_locks[file_path]:
+            return await self.edit_locked(file_path, change, strict=strict, still_valid=still_valid)
+
+    async def edit_locked(self, file_path: str, change: "SidecarChange | ChangeBuilder", *, strict: bool = True,
+                          still_valid: Callable[[ModelRecord], bool] | None = None) -> "EditResult":
+        """``edit`` for a caller that already holds the model's lock (a move, a preview replacement)."""
+        index = self._require_index()
+        current = index.get(file_path)
+        if current is None or not await asyncio.to_thread(os.path.exists, current.file_path):
+            # moved, renamed or deleted while this edit waited for the lock: never leave a stray sidecar
+            raise ModelNotFound(f"Model not found: {file_path} (it was moved, renamed or deleted)")
+        if still_valid is not None and not still_valid(current):
+            raise StaleEdit(file_path)
+        siblings = await asyncio.to_thread(stem_siblings, current.file_path)
+        if siblings and strict:
+            raise SharedSidecar(current.file_path, siblings)
+        path = sidecar_path_for(current.file_path)
+
+        def write() -> tuple[SidecarChange, dict[str, Any], str]:
+            if siblings:  # the sidecar is not this model's alone: only the index learns the change
+                return (change(current, {}) if callable(change) else change), {}, ""
+            raw, aside = read_sidecar_for_edit(path)
+            raw = raw or sidecar_of_record(current)
+            built = change(current, raw) if callable(change) else change
+            write_sidecar(path, apply_updates(raw, with_user_fields(raw, dict(built.updates), built.user_fields)))
+            st = os.stat(path)
+            return built, {"sidecar_mtime_ns": st.st_mtime_ns, "sidecar_size": st.st_size,
+                           "sidecar_status": "ok"}, aside
+
+        try:
+            built, stat, aside = await asyncio.to_thread(write)
+        except OSError as exc:
+            if strict:
+                raise MetadataWriteError(exc.errno, f"Could not save metadata: {exc.strerror or exc}") from exc
+            logger.warning("Could not update sidecar %s: %s", path, exc)
+            built = change(current, {}) if callable(change) else change
+            stat, aside = {"sidecar_status": "read_only"}, ""
+        updated = current.evolve(**built.record, **stat)
+        await index.put(updated)
+        return EditResult(updated, aside)
 
     async def reindex_paths(self, paths: Iterable[str], *, removed: Iterable[str] = ()) -> list[ModelRecord]:
         """Per-row update after a move, rename, download or delete: re-read ``paths``, drop ``removed``.
@@ -482,61 +521,61 @@ class ModelService:
         folders.update(await asyncio.to_thread(walk))
         return sorted(folders, key=str.casefold)
 
-    async def save_metadata(self, record: ModelRecord, updates: dict[str, Any]) -> ModelRecord:
-        """Merge user edits into the sidecar and the index row (one row, one entry).
+    async def save_metadata(self, record: ModelRecord, body: dict[str, Any]) -> "EditResult":
+        """Merge a validated user edit into the sidecar and the index row (one row, one entry).
 
-        Edited fields are listed in the sidecar's ``user_edited_fields`` so metadata refreshes never overwrite them.
+        Edited fields are listed in the sidecar's ``user_edited_fields`` so metadata refreshes never overwrite
+        them. Raises ``InvalidEdit`` (nothing written) for a value out of type, range or size.
         """
-        edited = user_edited_names(updates)
-        if edited:
-            current = await asyncio.to_thread(_read_sidecar_or_empty, sidecar_path_for(record.file_path))
-            known = current.get(USER_EDITED_KEY) if isinstance(current.get(USER_EDITED_KEY), list) else []
-            updates = {**updates, USER_EDITED_KEY: sorted(set(map(str, known)) | edited)}
-        record = await self._write_sidecar_fields(record, updates, strict=True)
-        fields_changed: dict[str, Any] = {}
-        if "model_name" in updates and isinstance(updates["model_name"], str):
-            fields_changed["model_name"] = updates["model_name"].strip() or record.file_name
-        if "notes" in updates and isinstance(updates["notes"], str):
-            fields_changed["notes"] = updates["notes"]
-        if "favorite" in updates:
-            fields_changed["favorite"] = bool(updates["favorite"])
-        if "tags" in updates and isinstance(updates["tags"], list):
-            fields_changed["tags"] = [str(t) for t in updates["tags"]]
-        if "base_model" in updates and isinstance(updates["base_model"], str):
-            fields_changed["base_model"] = updates["base_model"]
-            fields_changed["base_model_source"] = "user"
-        if "usage_tips" in updates and isinstance(updates["usage_tips"], str):
-            fields_changed["usage_tips"] = updates["usage_tips"]
-        if "preview_nsfw_level" in updates and isinstance(updates["preview_nsfw_level"], int):
-            fields_changed["preview_nsfw_level"] = updates["preview_nsfw_level"]
-        if "skip_metadata_refresh" in updates:
-            fields_changed["skip_metadata_refresh"] = bool(updates["skip_metadata_refresh"])
-        civitai = updates.get("civitai")
-        if isinstance(civitai, dict) and isinstance(civitai.get("trainedWords"), list):
-            fields_changed["trigger_words"] = [str(w) for w in civitai["trainedWords"]]
-        updated = record.evolve(**fields_changed)
-        await self._require_index().put(updated)
-        return updated
+        validated = metadata_edit(body, file_name=record.file_name)
+        return await self.edit(record.file_path, SidecarChange(validated.updates, validated.record,
+                                                               validated.user_fields))
 
 
-USER_EDITED_KEY = "user_edited_fields"
-USER_FIELDS = ("model_name", "notes", "tags", "usage_tips", "base_model", "preview_nsfw_level", "favorite")
+@dataclass
+class SidecarChange:
+    """One change of a model: sidecar keys to merge, index record fields to set, user-owned field names."""
+
+    updates: dict[str, Any]
+    record: dict[str, Any] = field(default_factory=dict)
+    user_fields: frozenset[str] = frozenset()
 
 
-def user_edited_names(updates: dict[str, Any]) -> set[str]:
-    """Which user-owned fields an edit touches (``civitai.trainedWords`` counts as one)."""
-    names = {key for key in updates if key in USER_FIELDS}
-    civitai = updates.get("civitai")
-    if isinstance(civitai, dict) and "trainedWords" in civitai:
-        names.add("civitai.trainedWords")
-    return names
+ChangeBuilder = Callable[[ModelRecord, dict[str, Any]], SidecarChange]
 
 
-def _read_sidecar_or_empty(path: Path) -> dict[str, Any]:
-    try:
-        return read_sidecar(path)
-    except (FileNotFoundError, SidecarError):
-        return {}
+@dataclass
+class EditResult:
+    record: ModelRecord
+    set_aside: str = ""  # the file name an unreadable sidecar was kept under, when there was one
+
+    def notice(self) -> dict[str, Any]:
+        """What an answer adds when the old sidecar could not be read (it was kept, not overwritten)."""
+        if not self.set_aside:
+            return {}
+        return {"sidecar_set_aside": self.set_aside,
+                "message": f"The old metadata file could not be read; it was kept as {self.set_aside}"}
+
+
+class SharedSidecar(Exception):
+    """Two model files share one stem (``x.ckpt`` and ``x.pt``), so they would share one sidecar."""
+
+    def __init__(self, model: str, others: list[str]):
+        self.message = (f"{os.path.basename(model)} shares its name with {', '.join(map(os.path.basename, others))}"
+                        f" in the same folder, so both would use one metadata file; rename one of them first")
+        super().__init__(self.message)
+
+
+class StaleEdit(Exception):
+    """The model changed between the start of a background change and its write: the change is dropped."""
+
+
+def stem_siblings(model_path: str) -> list[str]:
+    """Other model files of the same stem in the same folder (``x.ckpt`` beside ``x.pt``)."""
+    folder, name = os.path.split(model_path)
+    stem, ext = os.path.splitext(name)
+    return [os.path.join(folder, stem + other) for other in sorted(ALL_MODEL_EXTENSIONS)
+            if other != ext.lower() and os.path.isfile(os.path.join(folder, stem + other))]
 
 
 class _IngestRunner:

@@ -250,7 +250,7 @@ def test_usage_tips(value: Any, expected: dict[str, Any]) -> None:
 
 @pytest.mark.parametrize(
     "value, expected",
-    [(True, None), (2.0, 2), (2.5, None), ("-3", -3), ("--3", None), ("²", None), (float("nan"), None), (10**30, 10**30)],
+    [(True, None), (2.0, 2), (2.5, None), ("-3", -3), ("--3", None), ("²", None), (float("nan"), None), (10**30, None), (2**63 - 1, 2**63 - 1), (-(2**63), None)],
 )
 def test_integer_fields(value: Any, expected: int | None) -> None:
     assert SidecarRecord.from_dict({"size": value}).size == expected

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
 
 from ...library.atomic import atomic_write_bytes
 from ...library.records import ModelRecord
-from ...library.sidecar import SidecarError, apply_updates, read_sidecar, sidecar_path_for, write_sidecar
+from ...library.sidecar import SidecarError, apply_updates, read_sidecar_for_edit, sidecar_path_for, write_sidecar
 from ..remote.errors import ErrorKind, RemoteError, classify_os_error
 from ..remote.resilience import host_key
 from .civitai_client import MAX_BATCH, CivitaiClient, version_to_civitai_block
@@ -171,13 +171,6 @@ def encode_webp(data: bytes, quality: int = 85) -> bytes:
         return to_webp(data, quality=quality)
     except ImageRejected as exc:
         raise ValueError(f"not a usable image: {exc}") from exc
-
-
-def _read_or_empty(path: Path) -> dict[str, Any]:
-    try:
-        return read_sidecar(path)
-    except (FileNotFoundError, SidecarError):
-        return {}
 
 
 # -- remote helpers ------------------------------------------------------------------------------------
@@ -429,7 +422,7 @@ class MetadataRefresher:
 
         def write() -> bool:
             path = sidecar_path_for(record.file_path)
-            raw = _read_or_empty(path)
+            raw, _aside = read_sidecar_for_edit(path)  # an unreadable sidecar is kept, never overwritten
             if version is None:
                 updates = not_found_updates(now, record.sha256)
             else:
@@ -451,9 +444,13 @@ class MetadataRefresher:
                 raise
             return wrote_preview
 
+        fresh = record
         try:
-            async with self._lock_for(record.file_path):
+            async with self.service.lock(record.file_path):
                 wrote_preview = await asyncio.to_thread(write)
+                if reindex:  # under the same lock, so no edit lands between the sidecar and its index row
+                    rows = await self.service.reindex_paths([record.file_path])
+                    fresh = rows[0] if rows else record
         except OSError as exc:
             error = classify_os_error(exc, "save the metadata")
             if raise_write_errors:
@@ -463,30 +460,11 @@ class MetadataRefresher:
             if raise_write_errors:
                 raise RemoteError(ErrorKind.MALFORMED, f"Civitai data could not be saved: {exc.reason}") from exc
             return ItemResult(record.file_path, record.display_name, FAILED, exc.reason, ErrorKind.MALFORMED.value)
-        fresh = record
-        if reindex:
-            rows = await self.service.reindex_paths([record.file_path])
-            fresh = rows[0] if rows else record
         if version is None:
             return ItemResult(record.file_path, record.display_name, NOT_FOUND,
                               "Not found on Civitai; marked as not from Civitai", record=fresh)
         return ItemResult(fresh.file_path, fresh.display_name, UPDATED, "Metadata refreshed from Civitai",
                           preview_downloaded=wrote_preview, record=fresh)
-
-    def _lock_for(self, path: str) -> Any:
-        """The model's sidecar write lock, shared with user edits so neither overwrites the other."""
-        locks = getattr(self.service, "_path_locks", None)
-        if locks is None:  # pragma: no cover - every ModelService has one
-            return _NullLock()
-        return locks[path]
-
-
-class _NullLock:  # pragma: no cover - fallback only
-    async def __aenter__(self) -> None:
-        return None
-
-    async def __aexit__(self, *exc: object) -> None:
-        return None
 
 
 __all__ = [
