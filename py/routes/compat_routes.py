@@ -80,7 +80,7 @@ class CompatRoutes:
             raise ApiError("Missing file_path parameter")
         roots = [root for model_type in MODEL_TYPES for root in self.context.roots_for(model_type)]
         try:
-            confined = confine(raw, roots)
+            confined = confine(raw, roots, through_links=True)
         except PathNotAllowed as exc:
             raise ApiError(str(exc), 403) from None
         if not is_safetensors_name(confined.path):

@@ -76,15 +76,18 @@ class SystemRoutes:
         raw = request.query.get("path", "")
         if not raw.strip():
             raise ApiError("Missing required parameter: path")
-        roots: list[Path] = [root for model_type in MODEL_TYPES for root in self.context.roots_for(model_type)]
-        roots.append(self.context.recipes_dir)
+        model_roots: list[Path] = [root for model_type in MODEL_TYPES for root in self.context.roots_for(model_type)]
+        own_roots = [self.context.recipes_dir]
         example_root = Path(self.context.settings.example_images_path or "").expanduser()
         if example_root.is_absolute():
-            roots.append(example_root)
+            own_roots.append(example_root)
         try:
-            confined = confine(raw, roots)
-        except PathNotAllowed as exc:
-            raise ApiError(str(exc), 403) from None
+            confined = confine(raw, model_roots, through_links=True) if model_roots else confine(raw, own_roots)
+        except PathNotAllowed:
+            try:  # the folders this project fills itself: real-path containment
+                confined = confine(raw, own_roots)
+            except PathNotAllowed as exc:
+                raise ApiError(str(exc), 403) from None
         if confined.path.suffix.lower() not in PREVIEW_EXTENSIONS or not confined.path.is_file():
             raise ApiError(f"Preview not found: {raw}", 404)
         return web.FileResponse(confined.path, headers={"Cache-Control": "public, max-age=86400"})

@@ -26,7 +26,7 @@ from ..library.hashing import hash_file
 from ..library.journal import FORWARD, Journal, Operation
 from ..library.media import VIDEO_KINDS, ImageRejected, sniff_media, to_webp
 from ..library.organize import plan_organize, render_folder
-from ..library.paths import PathNotAllowed, confine, real
+from ..library.paths import PathNotAllowed, confine
 from ..library.records import ModelRecord
 from ..library.scanner import PREVIEW_EXTENSIONS
 from ..library.sidecar import SidecarError, apply_updates, read_sidecar, sidecar_path_for, write_sidecar
@@ -249,7 +249,8 @@ class ModelLifecycleService:
             matches = self.model_service(model_type).find_by_sha256(sha.strip().lower())
             if not matches:
                 raise LifecycleError(f"No model with sha256 {sha.strip().lower()}", 404)
-            return sorted(matches, key=lambda r: r.file_path)[0]
+            # the same confinement as a file_path: a row of a root no longer configured is not reachable
+            return self.resolve(model_type, sorted(matches, key=lambda r: r.file_path)[0].file_path)
         raise LifecycleError("Missing required parameter: file_path")
 
     @contextlib.asynccontextmanager
@@ -407,7 +408,7 @@ class ModelLifecycleService:
         service = self.model_service(model_type)
         roots = service.roots()
         try:
-            confined = confine(raw, roots)
+            confined = confine(raw, roots, through_links=True)
         except PathNotAllowed as exc:
             raise LifecycleError(str(exc), 403) from None
         rel = confined.relative
@@ -415,11 +416,7 @@ class ModelLifecycleService:
             raise LifecycleError("The target folder must not be a hidden folder")
         if confined.path.exists() and not confined.path.is_dir():
             raise LifecycleError(f"The target is not a folder: {raw}")
-        for root in roots:
-            if real(root) == confined.root:
-                base = os.path.abspath(os.path.expanduser(os.fspath(root)))
-                return os.path.join(base, *rel.split("/")) if rel else base
-        return str(confined.path)  # pragma: no cover - confine only answers roots it was given
+        return str(confined.path)
 
     async def _relocate(self, model_type: str, record: ModelRecord, folder: str | None, stem: str | None, *,
                         doing: str, resolve: bool = False) -> RelocateResult:

@@ -485,7 +485,7 @@ class ModelService:
     def resolve(self, raw_path: str) -> ModelRecord:
         """The record of a path given by a request, confined to this type's roots."""
         try:
-            confined = confine(raw_path, self.roots())
+            confined = confine(raw_path, self.roots(), through_links=True)
         except PathNotAllowed:
             raise
         path = to_api_path(str(confined.path))

@@ -108,14 +108,22 @@ async def test_move_refuses_targets_outside_roots(lc, target):
     assert contents(lc.env.loras) == before
 
 
-async def test_move_refuses_symlink_escape(lc, tmp_path):
-    outside = tmp_path / "elsewhere"
+async def test_move_works_through_a_linked_folder_but_never_up_out_of_it(lc, tmp_path):
+    """A folder the user linked into a root (another disk) is part of the library; ``..`` through it is not."""
+    outside = tmp_path / "other-disk"
     outside.mkdir()
     (lc.env.loras / "link").symlink_to(outside)
     status, body = await call(lc, "/api/lm/loras/move_model", {
+        "file_path": str(lc.env.loras / "link/../chars/hero.safetensors"), "target_path": str(lc.env.loras)})
+    assert status == 403 and "'..'" in body["error"]
+    status, body = await call(lc, "/api/lm/loras/move_model", {
         "file_path": str(lc.env.loras / "chars/hero.safetensors"), "target_path": str(lc.env.loras / "link")})
-    assert status == 403 and "outside the library roots" in body["error"]
-    assert list(outside.iterdir()) == []
+    assert status == 200, body
+    assert sorted(p.name for p in outside.iterdir()) == ["hero.metadata.json", "hero.safetensors"]
+    status, body = await call(lc, "/api/lm/loras/save-metadata", {
+        "file_path": str(lc.env.loras / "link/hero.safetensors"), "notes": "on the other disk"})
+    assert status == 200, body
+    assert_index_matches_disk(ctx(lc), "lora", lc.env.loras)
 
 
 async def test_model_path_outside_roots_is_refused(lc, tmp_path):

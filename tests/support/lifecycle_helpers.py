@@ -34,7 +34,7 @@ def digests(*roots: Path, include_hidden: bool = True, normalize: bool = False,
     a sidecar's own path fields (which a move rewrites) are left out."""
     found: dict[str, str] = {}
     for root in roots:
-        for current, dirs, files in os.walk(root):
+        for current, dirs, files in os.walk(root, followlinks=True):
             if not include_hidden:
                 dirs[:] = [d for d in dirs if not d.startswith(".")]
             for name in files:
@@ -53,7 +53,7 @@ def contents(*roots: Path, ignore: tuple[str, ...] = ()) -> list[str]:
 
 def visible_models(root: Path) -> set[str]:
     found = set()
-    for current, dirs, files in os.walk(root):
+    for current, dirs, files in os.walk(root, followlinks=True):
         dirs[:] = [d for d in dirs if not d.startswith(".")]
         for name in files:
             if os.path.splitext(name)[1].lower() in ALL_MODEL_EXTENSIONS and not name.startswith("."):
@@ -64,7 +64,7 @@ def visible_models(root: Path) -> set[str]:
 def orphans(root: Path) -> list[str]:
     """Companion files (sidecar, preview, info) outside the trash with no model of the same stem beside them."""
     lost = []
-    for current, dirs, files in os.walk(root):
+    for current, dirs, files in os.walk(root, followlinks=True):
         dirs[:] = [d for d in dirs if not d.startswith(".")]
         stems = {os.path.splitext(n)[0] for n in files if os.path.splitext(n)[1].lower() in ALL_MODEL_EXTENSIONS}
         for name in files:

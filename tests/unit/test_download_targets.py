@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from lora_manager.py.library.paths import PathNotAllowed
-from lora_manager.py.services.downloads.targets import (expand_template, library_type_for, safe_file_name,
+from lora_manager.py.services.downloads.targets import (model_file_name, expand_template, library_type_for, safe_file_name,
                                                           sanitize_segment, target_folder, template_fields)
 
 
@@ -41,12 +41,26 @@ def test_target_folder_roots_and_relative_paths(tmp_path):
     assert target_folder([first, second], template="{base_model}", fields=fields).path == (first / "SD 1.5").resolve()
     chosen = target_folder([first, second], template="{base_model}", fields=fields, model_root=str(second))
     assert chosen.path == (second / "SD 1.5").resolve()
-    relative = target_folder([first], template="{base_model}", fields=fields, relative_path="../x/./y")
+    relative = target_folder([first], template="{base_model}", fields=fields, relative_path="x//y/")
     assert relative.path == (first / "x" / "y").resolve()
+    for hostile in ("../x/./y", ".lm-trash/b/files", "x/.hidden", "./x"):
+        with pytest.raises(PathNotAllowed, match="hidden folders or up a level"):
+            target_folder([first], template="", fields=fields, relative_path=hostile)
+    with pytest.raises(PathNotAllowed, match="hidden folders"):
+        target_folder([first], template="", fields=fields, model_root=str(first / ".lm-trash"))
     with pytest.raises(PathNotAllowed):
         target_folder([first], template="", fields=fields, model_root=str(tmp_path / "elsewhere"))
     with pytest.raises(PathNotAllowed):
         target_folder([], template="", fields=fields)
+
+
+def test_model_file_names_need_a_model_extension():
+    assert model_file_name("Ink v2.safetensors", "lora") == "Ink v2.safetensors"
+    assert model_file_name(".hidden.safetensors", "lora") == "hidden.safetensors"
+    for hostile in ("ink.metadata.json", "setup.exe", "ink.zip", "ink", "ink.gguf"):
+        with pytest.raises(PathNotAllowed, match="not a lora model file"):
+            model_file_name(hostile, "lora")
+    assert model_file_name("flux.gguf", "checkpoint") == "flux.gguf"
 
 
 def test_file_names_and_types():

@@ -35,7 +35,7 @@ from .library_status import LibraryStatus
 from .part_file import part_path_for
 from .progress import DownloadProgress
 from .store import HISTORY_STATUSES, QUEUE_STATUSES, DownloadStore, new_download_id
-from .targets import library_type_for, safe_file_name, target_folder, template_fields
+from .targets import library_type_for, model_file_name, target_folder, template_fields
 
 if TYPE_CHECKING:
     from ...app import AppContext
@@ -171,6 +171,16 @@ class _Active:
     @property
     def download_id(self) -> str:
         return self.params.download_id
+
+
+DIFFUSION_FILE_TYPES = ("unet", "diffusion model")
+
+
+def is_diffusion_model(version: dict, file: dict) -> bool:
+    """A checkpoint that Civitai ships as a diffusion model (a file of type "UNet" or "Diffusion Model"): it
+    goes to the diffusion-model folder (``default_unet_root``), as in ComfyUI-Lora-Manager."""
+    files = [file, *(version.get("files") or [])]
+    return any(isinstance(f, dict) and str(f.get("type") or "").strip().lower() in DIFFUSION_FILE_TYPES for f in files)
 
 
 class DownloadManager:
@@ -494,15 +504,20 @@ class DownloadManager:
 
     def _target_for(self, params: DownloadParams, model_type: str, version: dict, model: dict | None,
                     file: dict) -> Path:
-        roots = self.context.roots_for(model_type)
+        roots = self.context.roots_for(model_type)  # the default root first
+        diffusion = model_type == "checkpoint" and is_diffusion_model(version, file)
         template = self.context.settings.download_path_templates.get(model_type, "")
+        model_root = params.model_root
+        if not model_root and diffusion:
+            default = self.context.default_root(model_type, diffusion=True)
+            model_root = str(default) if default is not None else None
         relative = None if params.use_default_paths or params.relative_path is None else params.relative_path
         try:
             folder = target_folder(roots, template=template, fields=template_fields(version, model),
-                                   model_root=params.model_root, relative_path=relative)
+                                   model_root=model_root, relative_path=relative)
+            return folder.path / model_file_name(file.get("name"), model_type)
         except PathNotAllowed as exc:
             raise DownloadError(str(exc), 400) from None
-        return folder.path / safe_file_name(file.get("name"))
 
     async def _existing_target(self, target: Path, expected: str | None, model_type: str) -> str:
         """The file is already there: the same bytes count as done; different bytes are never overwritten."""

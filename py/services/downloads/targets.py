@@ -6,12 +6,14 @@ is confined to the library roots before anything is written.
 """
 from __future__ import annotations
 
+import os
 import re
 import unicodedata
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from ...library.paths import ConfinedPath, PathNotAllowed, confine
+from ...library.scanner import MODEL_EXTENSIONS
 
 _UNSAFE = re.compile(r'[<>:"/\\|?*\x00-\x1f\x7f]')
 _PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
@@ -33,9 +35,10 @@ def library_type_for(civitai_type: Any) -> str | None:
 
 
 def sanitize_segment(text: Any) -> str:
-    """One folder or file name: no separators, no control characters, no ``.``/``..``, no reserved names."""
+    """One folder or file name: no separators, no control characters, no ``.``/``..`` or leading dot (hidden
+    folders are the trash's and are never scanned), no reserved names."""
     value = unicodedata.normalize("NFC", str(text or ""))
-    value = _UNSAFE.sub("_", value).strip().rstrip(". ")
+    value = _UNSAFE.sub("_", value).strip().rstrip(". ").lstrip(".")  # a leading dot would hide it
     if value in ("", ".", ".."):
         return ""
     stem = value.split(".", 1)[0].upper()
@@ -86,10 +89,27 @@ def target_folder(roots: Iterable[Path], *, template: str | None, fields: Mappin
     roots = list(roots)
     if not roots:
         raise PathNotAllowed("No library folder is configured for this model type")
-    base = confine(model_root, roots).path if model_root else confine(roots[0], roots).path
+    base = (confine(model_root, roots, through_links=True) if model_root
+            else confine(roots[0], roots, through_links=True)).path
     if relative_path is not None:
-        segments = [sanitize_segment(s) for s in str(relative_path).replace("\\", "/").split("/")]
-        segments = [s for s in segments if s]
+        raw_segments = [s.strip() for s in str(relative_path).replace("\\", "/").split("/")]
+        if any(s.startswith(".") for s in raw_segments):
+            raise PathNotAllowed(f"Downloads never go into hidden folders or up a level: {relative_path}")
+        segments = [clean for clean in map(sanitize_segment, raw_segments) if clean]
     else:
         segments = expand_template(template or "", fields)
-    return confine(base.joinpath(*segments), roots)
+    folder = confine(base.joinpath(*segments), roots, through_links=True)
+    if any(part.startswith(".") for part in folder.relative.split("/")):
+        raise PathNotAllowed("Downloads never go into hidden folders (the trash is one)")
+    return folder
+
+
+def model_file_name(name: Any, model_type: str) -> str:
+    """The sanitised file name of a download, which must carry a model extension the type can hold (a
+    remote answer naming ``x.metadata.json`` or ``x.exe`` is refused, not written into the library)."""
+    clean = safe_file_name(name)
+    extension = os.path.splitext(clean)[1].lower()
+    if extension not in MODEL_EXTENSIONS.get(model_type, frozenset()):
+        allowed = ", ".join(sorted(MODEL_EXTENSIONS.get(model_type, frozenset())))
+        raise PathNotAllowed(f"The file {clean} is not a {model_type} model file (expected {allowed})")
+    return clean
