@@ -74,6 +74,13 @@ class Journal:
         except FileNotFoundError:
             pass
 
+    def refuse(self, op: Operation) -> None:
+        """Keep a journal that must not be replayed as ``<op>.refused`` (for a human), out of ``pending``."""
+        try:
+            self.path_of(op).rename(self.path_of(op).with_suffix(".refused"))
+        except OSError as exc:
+            logger.warning("Could not set the refused journal %s aside: %s", op.op_id, exc)
+
     def pending(self) -> list[Operation]:
         """Leftover operations, oldest first; unreadable journal files are set aside, never deleted."""
         if not self.folder.is_dir():

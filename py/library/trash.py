@@ -18,6 +18,7 @@ from typing import Any, Iterable
 
 from .artifacts import ModelArtifacts, Move
 from .atomic import atomic_write_json
+from .paths import is_within, lexical
 
 logger = logging.getLogger(__name__)
 
@@ -29,6 +30,10 @@ _BATCH_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 class InvalidBatchId(ValueError):
     pass
+
+
+class UnsafeManifest(ValueError):
+    """A manifest that names a file outside its own root or trash folder: data, never followed."""
 
 
 def check_batch_id(batch_id: object) -> str:
@@ -108,7 +113,8 @@ def read_manifest(folder: Path) -> Manifest | None:
 
 
 def find_batch(roots: Iterable[str | os.PathLike[str]], batch_id: str) -> list[Manifest]:
-    """Every manifest of ``batch_id`` under the given roots (a bulk delete may span several roots)."""
+    """Every manifest of ``batch_id`` under the given roots (a bulk delete may span several roots), each
+    checked against the root it was found in (raises ``UnsafeManifest``)."""
     check_batch_id(batch_id)
     found = []
     seen: set[str] = set()
@@ -120,8 +126,44 @@ def find_batch(roots: Iterable[str | os.PathLike[str]], batch_id: str) -> list[M
         seen.add(key)
         manifest = read_manifest(folder)
         if manifest is not None:
-            found.append(manifest)
+            found.append(confined_manifest(manifest, root, batch_id))
     return found
+
+
+def confined_manifest(manifest: Manifest, root: str | os.PathLike[str], batch_id: str) -> Manifest:
+    """``manifest`` as found in ``root``'s trash, refused unless every file it names is a visible place inside
+    that root and its trashed copy is exactly the same relative place under ``.lm-trash/<batch>/files/``.
+
+    Why: a manifest is a file on disk that anything may have written; followed blindly, an undo would move
+    any file of the machine anywhere. The manifest's own ``root`` is ignored: the folder it was found in counts.
+    """
+    base = lexical(root)
+    files = base / TRASH_DIR / batch_id / FILES_DIR
+    if manifest.batch_id != batch_id:
+        raise UnsafeManifest(f"The manifest in batch {batch_id} names another batch")
+    entries: list[TrashEntry] = []
+    for entry in manifest.entries:
+        checked = [Move(str(original), str(trashed)) for original, trashed in
+                   (_checked_pair(move, base, files) for move in entry.files)]
+        if lexical(entry.model) not in {Path(m.src) for m in checked}:
+            raise UnsafeManifest(f"The manifest's model {entry.model} is not among its files")
+        entries.append(TrashEntry(str(lexical(entry.model)), checked))
+    return Manifest(batch_id, str(base), manifest.model_type, manifest.created_at, entries)
+
+
+def _checked_pair(move: Move, base: Path, files: Path) -> tuple[Path, Path]:
+    for text in (move.src, move.dst):
+        if ".." in text.replace("\\", "/").split("/") or not os.path.isabs(text):
+            raise UnsafeManifest(f"The manifest names a path that is not a plain absolute path: {text}")
+    original, trashed = lexical(move.src), lexical(move.dst)
+    if not is_within(original, base) or original == base:
+        raise UnsafeManifest(f"The manifest names a file outside its root: {move.src}")
+    rel = original.relative_to(base)
+    if any(part.startswith(".") for part in rel.parts):
+        raise UnsafeManifest(f"The manifest names a hidden place: {move.src}")
+    if trashed != files / rel:
+        raise UnsafeManifest(f"The manifest's trashed copy is not in its batch folder: {move.dst}")
+    return original, trashed
 
 
 def expired_batches(roots: Iterable[str | os.PathLike[str]], retention_days: int, now: float | None = None

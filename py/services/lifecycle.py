@@ -26,11 +26,12 @@ from ..library.hashing import hash_file
 from ..library.journal import FORWARD, Journal, Operation
 from ..library.media import VIDEO_KINDS, ImageRejected, sniff_media, to_webp
 from ..library.organize import plan_organize, render_folder
-from ..library.paths import PathNotAllowed, confine
+from ..library.paths import PathNotAllowed, confine, is_within, lexical
 from ..library.records import ModelRecord
 from ..library.scanner import PREVIEW_EXTENSIONS
 from ..library.sidecar import SidecarError, apply_updates, read_sidecar, sidecar_path_for, write_sidecar
-from ..library.trash import FILES_DIR, MANIFEST, InvalidBatchId, Manifest, expired_batches, find_batch, purge
+from ..library.trash import (FILES_DIR, MANIFEST, TRASH_DIR, InvalidBatchId, Manifest, UnsafeManifest,
+                             confined_manifest, expired_batches, find_batch, purge)
 from ..settings import MODEL_TYPES
 from .jobs import JobCancelled
 from .remote.clients import remote_clients
@@ -174,6 +175,11 @@ class ModelLifecycleService:
     def _replay_pending(self) -> list[Operation]:
         finished = []
         for op in self.journal.pending():
+            problem = self._journal_problem(op)
+            if problem:  # a journal is data: one naming places outside the library is never followed
+                logger.error("Interrupted operation %s (%s) not replayed: %s", op.op_id, op.kind, problem)
+                self.journal.refuse(op)
+                continue
             try:
                 outcome = self._replay_one(op)
             except OSError as exc:
@@ -184,6 +190,38 @@ class ModelLifecycleService:
                 logger.warning("Interrupted %s %s finished with kept=%s missing=%s", op.kind, op.op_id,
                                outcome.kept_both, outcome.missing)
         return finished
+
+    def _journal_problem(self, op: Operation) -> str:
+        """Why a journaled operation may not be replayed ('' when every path it names is in the library)."""
+        roots = [lexical(r) for t in MODEL_TYPES for r in self.context.roots_for(t)]
+
+        def inside(text: Any) -> bool:
+            return (isinstance(text, str) and os.path.isabs(text) and ".." not in text.replace("\\", "/").split("/")
+                    and any(is_within(lexical(text), root) and lexical(text) != root for root in roots))
+
+        if op.kind not in ("trash", "restore", "relocate"):
+            return f"unknown operation kind {op.kind!r}"
+        for step in op.steps:
+            if not (inside(step.src) and inside(step.dst)):
+                return f"a step leaves the library roots: {step.src} -> {step.dst}"
+        if op.kind == "relocate" and not (inside(op.data.get("new")) and inside(op.data.get("old"))):
+            return "its model paths leave the library roots"
+        batch_id = op.data.get("batch_id")
+        for raw in op.data.get("manifests", []):
+            try:
+                manifest = Manifest.from_dict(raw)
+                root = next(r for r in roots if lexical(manifest.root) == r)
+                confined_manifest(manifest, root, str(batch_id))
+            except StopIteration:
+                return "a manifest names a root that is not configured"
+            except (UnsafeManifest, KeyError, TypeError, ValueError) as exc:
+                return f"a manifest is unsafe: {exc}"
+        for folder in op.data.get("batch_folders", []):
+            parent = lexical(folder).parent if isinstance(folder, str) else None
+            if parent is None or parent.name != TRASH_DIR or parent.parent not in roots or \
+                    lexical(folder).name != batch_id:
+                return f"a batch folder is not a trash batch of the library: {folder}"
+        return ""
 
     def _replay_one(self, op: Operation) -> Any:
         if op.kind == "trash" and op.state == FORWARD:
@@ -577,6 +615,9 @@ class ModelLifecycleService:
             manifests = await asyncio.to_thread(find_batch, [r for rs in roots.values() for r in rs], batch_id)
         except InvalidBatchId as exc:
             raise LifecycleError(str(exc), 400) from None
+        except UnsafeManifest as exc:
+            logger.error("Undo of batch %s refused: %s", batch_id, exc)
+            raise LifecycleError(f"Cannot restore batch {batch_id}: {exc}; nothing was moved", 400) from None
         if not manifests:
             raise LifecycleError(f"Nothing to restore for batch {batch_id}: it is unknown or its trash was emptied",
                                  404)
