@@ -59,7 +59,7 @@ def test_store_creates_defaults(tmp_path):
     assert json.loads((tmp_path / "cfg" / "settings.json").read_text())["version"] == 1
 
 
-@pytest.mark.parametrize("content", [b"{not json", b"\xff\xfe\x00", b"[1,2]", b'{"watch_mode": "bogus"}'])
+@pytest.mark.parametrize("content", [b"{not json", b"\xff\xfe\x00", b"[1,2]"])
 def test_corrupt_settings_are_set_aside_never_deleted(tmp_path, content):
     path = tmp_path / "settings.json"
     path.write_bytes(content)
@@ -73,6 +73,23 @@ def test_corrupt_settings_are_set_aside_never_deleted(tmp_path, content):
     path.write_bytes(content)
     SettingsStore(path).load()
     assert len(list(tmp_path.glob("settings.json.corrupt-*"))) == 2
+
+
+def test_a_value_we_cannot_use_is_reported_and_kept_not_the_file_set_aside(tmp_path):
+    path = tmp_path / "settings.json"
+    path.write_text(json.dumps({"version": 1, "watch_mode": "bogus", "libraries": {"default": {"roots": {
+        "lora": [str(tmp_path / "loras"), "relative/loras"]}}}}))
+    store = SettingsStore(path)
+    settings = store.load()
+    assert not list(tmp_path.glob("settings.json.corrupt-*"))
+    assert settings.watch_mode == "off" and settings.library.roots["lora"] == [str(tmp_path / "loras")]
+    assert any("watch_mode" in w for w in store.warnings) and any("relative/loras" in w for w in store.warnings)
+    store.update({"language": "de"})
+    saved = json.loads(path.read_text())
+    assert saved["watch_mode"] == "bogus" and saved["language"] == "de"
+    assert saved["libraries"]["default"]["roots"]["lora"] == [str(tmp_path / "loras"), "relative/loras"]
+    store.update({"watch_mode": "poll"})  # the user's own choice replaces the kept value
+    assert json.loads(path.read_text())["watch_mode"] == "poll"
 
 
 def test_failed_save_leaves_the_old_file(tmp_path):
