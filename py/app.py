@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from aiohttp import web
 
@@ -19,7 +20,7 @@ from .services.events import EventHub
 from .services.jobs import JobManager
 from .services.model_service_factory import ModelServiceFactory
 from .services.server_i18n import ServerI18nManager
-from .settings import MODEL_TYPES, RuntimePaths, Settings, SettingsStore
+from .settings import MODEL_TYPES, RuntimePaths, Settings, SettingsStore, resolve_recipes_dir
 from .version import VersionInfo, read_version_info
 
 logger = logging.getLogger(__name__)
@@ -46,6 +47,7 @@ class AppContext:
     components: dict[str, Any] = field(default_factory=dict)  # area services (downloads, lifecycle, recipes...)
     route_errors: dict[str, str] = field(default_factory=dict)
     fully_started: asyncio.Event = field(default_factory=asyncio.Event)
+    _recipes_dir: Path | None = None
     _started: bool = False
     _finishing: "asyncio.Task[None] | None" = None
 
@@ -54,7 +56,8 @@ class AppContext:
         return self.settings_store.settings
 
     def roots_for(self, model_type: str) -> list[Path]:
-        """The configured roots of a type: active library first, then this run's extra roots, deduplicated."""
+        """The roots of a type: active library first, then this run's extra roots, deduplicated; the default
+        root (see ``default_root``) comes first, so whatever picks "the first root" picks the default."""
         seen: set[str] = set()
         roots: list[Path] = []
         for raw in [*self.settings.library.roots.get(model_type, []), *self.extra_roots.get(model_type, [])]:
@@ -63,11 +66,41 @@ class AppContext:
             if key not in seen:
                 seen.add(key)
                 roots.append(path)
+        default = self._default_among(roots, model_type, diffusion=False)
+        if default is not None and roots[0] != default:
+            roots.remove(default)
+            roots.insert(0, default)
         return roots
+
+    def default_root(self, model_type: str, *, diffusion: bool = False) -> Path | None:
+        """Where downloads of a type go when the client names no root: the library's ``default_<type>_root``
+        (``default_unet_root`` for diffusion models) when it is one of the roots, else the first root the user
+        gave, never the data folder's own default library while the user gave another root."""
+        return self._default_among(self.roots_for(model_type), model_type, diffusion=diffusion)
+
+    def _default_among(self, roots: list[Path], model_type: str, *, diffusion: bool) -> Path | None:
+        if not roots:
+            return None
+        configured = self.settings.library.default_root(model_type, diffusion=diffusion)
+        if configured:
+            wanted = os.path.normcase(os.path.normpath(os.path.expanduser(configured)))
+            for root in roots:
+                if os.path.normcase(os.path.normpath(str(root))) == wanted:
+                    return root
+        own = self.paths.default_library_dir.resolve()
+        given = [root for root in roots if not _inside(root, own)]
+        return (given or roots)[0]
 
     @property
     def recipes_dir(self) -> Path:
-        return Path(self.settings.recipes_dir) if self.settings.recipes_dir else self.paths.default_recipes_dir
+        """The recipes folder of this run, decided once (see ``resolve_recipes_dir``): the recipe store, the
+        nodes and the preview route must agree on it while the server runs."""
+        if self._recipes_dir is None:
+            extra = [Path(p).expanduser() for p in self.extra_roots.get("lora", [])]
+            folder, why = resolve_recipes_dir(self.settings, extra, self.paths.default_recipes_dir)
+            self._recipes_dir = folder
+            logger.info("Recipes folder: %s (%s)", folder, why)
+        return self._recipes_dir
 
     def service(self, model_type: str) -> Any:
         return self.services[model_type]
@@ -135,10 +168,12 @@ def create_context(
     *,
     extra_roots: dict[str, list[str]] | None = None,
     factory: ModelServiceFactory | None = None,
+    import_candidates: Sequence[Path] = (),
 ) -> AppContext:
-    """Load settings (healing a corrupt file), build services. Synchronous: call it from a thread or at start."""
+    """Load settings (healing a corrupt file; with none, importing the first readable of ``import_candidates``,
+    ComfyUI-Lora-Manager's settings files), build services. Synchronous: call it from a thread or at start."""
     paths.data_dir.mkdir(parents=True, exist_ok=True)
-    store = SettingsStore(paths.settings_path)
+    store = SettingsStore(paths.settings_path, import_candidates=import_candidates)
     store.load()
     for warning in store.warnings:
         logger.warning("%s", warning)
@@ -192,6 +227,14 @@ def route_modules() -> list[Any]:
 
     return [system_routes, metadata_routes, lifecycle_routes, download_routes, recipe_routes, example_images_routes,
             compat_routes]
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    try:
+        resolved = path.resolve()
+    except OSError:
+        return False
+    return resolved == folder or folder in resolved.parents
 
 
 def _slug(name: str) -> str:

@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import logging
 import os
+from pathlib import Path
 from typing import Any
 
+from .anchor_settings import anchor_settings_candidates, custom_nodes_dirs_near
 from .app import AppContext, attach_to_app, create_context
 from .nodes import runtime as nodes_runtime
-from .settings import resolve_runtime_paths
+from .settings import PACKAGE_ROOT, resolve_runtime_paths
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +38,20 @@ def comfyui_roots(folder_paths: Any) -> dict[str, list[str]]:
     return roots
 
 
+def custom_nodes_dirs(folder_paths: Any) -> list[Path]:
+    """ComfyUI's custom-node folders (where ComfyUI-Lora-Manager may be installed, with a portable settings
+    file), plus the one this package sits in."""
+    found: list[Path] = []
+    try:
+        found = [Path(p) for p in folder_paths.get_folder_paths("custom_nodes")]
+    except Exception:  # noqa: BLE001 - older ComfyUI builds lack the name
+        pass
+    for near in custom_nodes_dirs_near(PACKAGE_ROOT):
+        if near not in found:
+            found.append(near)
+    return found
+
+
 def attach_to_comfyui(environ: Any = os.environ) -> AppContext | None:
     """Attach to ``server.PromptServer.instance.app`` when running inside ComfyUI; otherwise do nothing."""
     try:
@@ -48,7 +64,8 @@ def attach_to_comfyui(environ: Any = os.environ) -> AppContext | None:
         logger.warning("ComfyUI's PromptServer is not running; LoRA Manager routes were not attached")
         return None
     paths = resolve_runtime_paths(environ.get("LORA_MANAGER_SETTINGS"), environ.get("LORA_MANAGER_DATA_DIR"), environ)
-    context = create_context(paths, extra_roots=comfyui_roots(folder_paths))
+    candidates = anchor_settings_candidates(environ=environ, custom_nodes_dirs=custom_nodes_dirs(folder_paths))
+    context = create_context(paths, extra_roots=comfyui_roots(folder_paths), import_candidates=candidates)
     attach_to_app(instance.app, context, early=True)
     nodes_runtime.bind(context, getattr(instance, "loop", None))
     logger.info("LoRA Manager attached to ComfyUI (settings: %s)", paths.settings_path)

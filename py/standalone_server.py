@@ -21,7 +21,8 @@ from aiohttp import web
 from .app import AppContext, build_app, create_context
 from .library.gc_tuning import freeze_startup_heap
 from .routes.system_routes import standalone_route_table
-from .settings import MODEL_TYPES, RuntimePaths, resolve_runtime_paths
+from .anchor_settings import anchor_settings_candidates, custom_nodes_dirs_near
+from .settings import MODEL_TYPES, PACKAGE_ROOT, RuntimePaths, resolve_runtime_paths
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +40,7 @@ class Options:
     roots: dict[str, list[str]] = field(default_factory=dict)
     log_level: str = "INFO"
     demo_dir: Path | None = None  # set when --demo generated a throwaway library; removed at stop
+    import_from: list[Path] | None = None  # ComfyUI-Lora-Manager settings files to import (None: look for them)
 
 
 def parse_args(argv: Sequence[str] | None = None) -> Options:
@@ -61,7 +63,11 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
 
 
 def prepare_context(options: Options) -> AppContext:
-    """Settings, default library folders and the demo library; synchronous (file work before serving)."""
+    """Settings (imported from ComfyUI-Lora-Manager on a first run that finds its file), default library
+    folders and the demo library; synchronous (file work before serving).
+
+    The data folder's own default library is created only when the user gave no root at all: with
+    ``--loras DIR`` downloads go to DIR, never to an empty library nobody asked for."""
     extra_roots = {k: list(v) for k, v in options.roots.items()}
     data_dir = options.data_dir
     if options.demo:
@@ -75,9 +81,13 @@ def prepare_context(options: Options) -> AppContext:
             extra_roots.setdefault(model_type, []).append(str(folder))
         logger.info("Demo library generated in %s", demo_dir)
     paths: RuntimePaths = resolve_runtime_paths(options.settings, data_dir)
-    context = create_context(paths, extra_roots=extra_roots)
+    candidates = options.import_from
+    if candidates is None:
+        candidates = anchor_settings_candidates(custom_nodes_dirs=custom_nodes_dirs_near(PACKAGE_ROOT))
+    context = create_context(paths, extra_roots=extra_roots, import_candidates=candidates)
     store = context.settings_store
-    if store.created and not any(store.settings.library.roots.values()):
+    user_gave_roots = any(extra_roots.values()) or any(store.settings.library.roots.values())
+    if store.created and not user_gave_roots:
         roots = {}
         for model_type in MODEL_TYPES:
             folder = paths.default_library_dir / DEFAULT_FOLDERS[model_type]

@@ -39,6 +39,13 @@ class LibraryEnv:
         return create_context(resolve_runtime_paths(None, str(self.data_dir), environ={}))
 
 
+@pytest.fixture(autouse=True)
+def _no_anchor_settings_from_home(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests never read ComfyUI-Lora-Manager's settings from the real home folder (a first run would import
+    them); tests of that import point ``LORA_MANAGER_ANCHOR_CONFIG_DIR`` at tmp_path."""
+    monkeypatch.setenv("LORA_MANAGER_ANCHOR_CONFIG_DIR", "")
+
+
 @pytest.fixture
 def lib_env(tmp_path: Path) -> LibraryEnv:
     env = LibraryEnv(tmp_path, tmp_path / "data", tmp_path / "loras", tmp_path / "checkpoints", tmp_path / "embeddings")
