@@ -15,8 +15,9 @@ import uuid
 
 logger = logging.getLogger(__name__)
 
+from .atomic import PARTIAL_MARK
+
 CHUNK = 1024 * 1024
-PARTIAL_MARK = ".lm-partial-"
 
 
 class VerifyFailed(OSError):
@@ -63,8 +64,13 @@ def copy_verify_move(src: str, dst: str) -> None:
     except BaseException:
         _remove_quietly(partial)
         raise
-    _fsync_dir(folder)
-    os.unlink(src)
+    try:
+        _fsync_dir(folder)
+        os.unlink(src)
+    except OSError:
+        # the source stays (it could not be removed): the verified copy goes, so no second copy is left
+        _remove_quietly(dst)
+        raise
 
 
 def copy_file_data(src: str, dst: str) -> tuple[int, str]:

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
 
+from .atomic import is_leftover_temp, remove_leftover
+
 logger = logging.getLogger(__name__)
 
 MODEL_EXTENSIONS: dict[str, frozenset[str]] = {
@@ -66,6 +68,8 @@ def _folder_entries(directory: str) -> tuple[dict[str, os.DirEntry[str]], list[o
         for entry in it:
             name = entry.name
             if name.startswith("."):
+                if is_leftover_temp(name) and remove_leftover(entry.path):
+                    logger.info("Removed %s, left by an interrupted write", entry.path)
                 continue  # hidden folders hold trash and journals; hidden files are never models
             try:
                 if entry.is_dir(follow_symlinks=True):

@@ -166,6 +166,32 @@ def _checked_pair(move: Move, base: Path, files: Path) -> tuple[Path, Path]:
     return original, trashed
 
 
+def list_batches(roots: Iterable[str | os.PathLike[str]]) -> list[Manifest]:
+    """Every readable, safe batch in the roots' trash folders, newest first (one that fails the manifest
+    check is logged and left for a human)."""
+    found: list[Manifest] = []
+    seen: set[str] = set()
+    for root in roots:
+        trash = Path(root) / TRASH_DIR
+        try:
+            children = sorted(trash.iterdir())
+        except OSError:
+            continue
+        for folder in children:
+            key = os.path.realpath(folder)
+            if key in seen or not folder.is_dir() or not _BATCH_ID.match(folder.name):
+                continue
+            seen.add(key)
+            manifest = read_manifest(folder)
+            if manifest is None:
+                continue
+            try:
+                found.append(confined_manifest(manifest, root, folder.name))
+            except UnsafeManifest as exc:
+                logger.warning("Trash batch %s is not listed: %s", folder, exc)
+    return sorted(found, key=lambda m: (-m.created_at, m.batch_id))
+
+
 def expired_batches(roots: Iterable[str | os.PathLike[str]], retention_days: int, now: float | None = None
                     ) -> list[Path]:
     """Batch folders older than the retention time. A batch without a readable manifest is kept (it may be

@@ -239,5 +239,10 @@ def route_table(context: "AppContext") -> list[web.AbstractRouteDef]:
     async def undo_delete(request: web.Request) -> web.Response:
         return await _undo_delete(context, request)
 
+    async def trash(request: web.Request) -> web.Response:
+        service = require_component(context, COMPONENT, "Model lifecycle operations")
+        return json_ok({"success": True, "batches": await service.trash_batches()})
+
     table.append(web.post("/api/lm/undo-delete", undo_delete))
+    table.append(web.get("/api/lm/trash", trash))
     return table

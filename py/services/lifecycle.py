@@ -31,7 +31,7 @@ from ..library.records import ModelRecord
 from ..library.scanner import PREVIEW_EXTENSIONS
 from ..library.sidecar import SidecarError, apply_updates, read_sidecar, sidecar_path_for, write_sidecar
 from ..library.trash import (FILES_DIR, MANIFEST, TRASH_DIR, InvalidBatchId, Manifest, UnsafeManifest,
-                             confined_manifest, expired_batches, find_batch, purge)
+                             confined_manifest, expired_batches, find_batch, list_batches, purge)
 from ..settings import MODEL_TYPES
 from .jobs import JobCancelled
 from .remote.clients import remote_clients
@@ -651,6 +651,23 @@ class ModelLifecycleService:
                  for m in sorted(entry.files, key=lambda m: m.src != entry.model) if m.dst not in missing]
         return {"batch_id": batch_id, "restored_files": [posix(m.src) for m in order],
                 "restored_models": [posix(p) for p in restored], "missing_files": [posix(p) for p in missing]}
+
+    async def trash_batches(self) -> list[dict[str, Any]]:
+        """The trash as undo sees it: one entry per batch id (a bulk delete may span roots), newest first.
+        A delete finished by crash recovery is listed like any other, so it stays undoable."""
+        roots = [r for t in MODEL_TYPES for r in self.context.roots_for(t)]
+        manifests = await asyncio.to_thread(list_batches, roots)
+        days = self.context.settings.trash_retention_days
+        batches: dict[str, dict[str, Any]] = {}
+        for manifest in manifests:
+            batch = batches.setdefault(manifest.batch_id, {
+                "batch_id": manifest.batch_id, "created_at": manifest.created_at,
+                "expires_at": manifest.created_at + days * 86400, "model_types": [], "models": [], "file_count": 0})
+            if manifest.model_type not in batch["model_types"]:
+                batch["model_types"].append(manifest.model_type)
+            batch["models"].extend(posix(e.model) for e in manifest.entries)
+            batch["file_count"] += len(manifest.moves)
+        return list(batches.values())
 
     async def purge_trash(self, now: float | None = None) -> list[str]:
         """Empty trash batches older than ``settings.trash_retention_days`` (never a batch being restored)."""
