@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 from urllib.parse import urlsplit
 
+from ...library.edits import MAX_WORD, MAX_WORDS, InvalidEdit, check_json_value
+from ...library.sidecar import MAX_STORED_INT
 from ..remote.errors import ErrorKind, RemoteError
 from ..remote.resilience import ResilientHttp, host_key
 
@@ -152,6 +154,10 @@ class CivitaiClient:
             raise RemoteError(
                 ErrorKind.MALFORMED, "Civitai sent an unexpected answer (not an object)", url=self.api_base + path
             )
+        problem = answer_problem(answer)
+        if problem:
+            raise RemoteError(ErrorKind.MALFORMED, f"Civitai sent an unusable answer: {problem}",
+                              url=self.api_base + path)
         return answer
 
     # -- endpoints ---------------------------------------------------------------------------------
@@ -194,6 +200,10 @@ class CivitaiClient:
             asked = set(chunk)
             for version in answer:
                 if not isinstance(version, dict):
+                    continue
+                problem = answer_problem(version)
+                if problem:
+                    logger.warning("Skipping an unusable by-hash answer from Civitai: %s", problem)
                     continue
                 for digest in _file_sha256s(version):
                     if digest in asked and digest not in found:
@@ -252,6 +262,22 @@ class CivitaiClient:
         return None
 
 
+def answer_problem(answer: Mapping[str, Any]) -> str:
+    """Why a Civitai object may not be stored ('' when it may): ids must be whole numbers in SQLite's range,
+    and every value a bounded JSON value (numbers within 64 bits, nesting at most 32 deep). An answer is
+    checked before anything of it is written, so a hostile or broken one changes nothing."""
+    for key in ("id", "modelId"):
+        value = answer.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)
+                                  or not 0 < value <= MAX_STORED_INT):
+            return f"{key} is not a valid id"
+    try:
+        check_json_value(answer, "the answer")
+    except InvalidEdit as exc:
+        return str(exc)
+    return ""
+
+
 def _file_sha256s(version: Mapping[str, Any]) -> list[str]:
     out = []
     for file in version.get("files") or []:
@@ -274,7 +300,8 @@ def version_to_civitai_block(version: Mapping[str, Any], model: Mapping[str, Any
     if "modelId" not in block and model.get("id") is not None:
         block["modelId"] = model["id"]
     words = block.get("trainedWords")
-    block["trainedWords"] = [w for w in words if isinstance(w, str)] if isinstance(words, list) else []
+    kept = [w for w in words if isinstance(w, str) and len(w) <= MAX_WORD] if isinstance(words, list) else []
+    block["trainedWords"] = kept[:MAX_WORDS]  # the same bounds as a user's edit
 
     summary = version.get("model") if isinstance(version.get("model"), dict) else {}
     model_info: dict[str, Any] = {}
