@@ -118,6 +118,9 @@ class LibraryDatabase:
         self.path = path
         self.conn: aiosqlite.Connection | None = None
         self.healed_from: Path | None = None
+        # One write transaction at a time on the shared connection: a commit (or a rollback after a refused
+        # row) must end only its own statements, never another request's half-written change.
+        self._writing = asyncio.Lock()
 
     async def open(self) -> None:
         self.conn, self.healed_from = await open_database(self.path, MIGRATIONS, "index")
@@ -171,12 +174,13 @@ class LibraryDatabase:
         if not rows:
             return []
         conn = self._require()
-        try:
-            await conn.executemany(_UPSERT, rows)
-        except (OverflowError, sqlite3.InterfaceError, sqlite3.IntegrityError, ValueError):
-            await conn.rollback()
-            return await self._upsert_one_by_one(rows)
-        await conn.commit()
+        async with self._writing:
+            try:
+                await conn.executemany(_UPSERT, rows)
+            except (OverflowError, sqlite3.InterfaceError, sqlite3.IntegrityError, ValueError):
+                await conn.rollback()
+                return await self._upsert_one_by_one(rows)
+            await conn.commit()
         return []
 
     async def _upsert_one_by_one(self, rows: list[tuple[Any, ...]]) -> list[str]:
@@ -202,13 +206,15 @@ class LibraryDatabase:
         if not keys:
             return
         conn = self._require()
-        await conn.executemany("DELETE FROM models WHERE file_path = ?", keys)
-        await conn.commit()
+        async with self._writing:
+            await conn.executemany("DELETE FROM models WHERE file_path = ?", keys)
+            await conn.commit()
 
     async def clear(self, model_type: str) -> None:
         conn = self._require()
-        await conn.execute("DELETE FROM models WHERE model_type = ?", (model_type,))
-        await conn.commit()
+        async with self._writing:
+            await conn.execute("DELETE FROM models WHERE model_type = ?", (model_type,))
+            await conn.commit()
 
 
 _SQL_SORT = {"name": "name_key", "date": "mtime_ns", "size": "size"}  # the columns of SORT_KEYS, same order

@@ -217,3 +217,37 @@ async def test_non_ascii_digits_in_ids_are_400(one_model, path):
     resp = await one_model.get(path)
     answer = await resp.json()
     assert resp.status == 400 and answer["success"] is False
+
+
+async def test_concurrent_edits_of_many_models_and_a_delete_all_land(lib_env, make_client):
+    """Edits of different models share one index connection: no commit or rollback of one request may end
+    another's change."""
+    models = [write_lora(lib_env.loras, f"m{i}.safetensors", sidecar=lm_sidecar(f"m{i}", sha256=f"{i:02x}" * 32))
+              for i in range(6)]
+    client = await make_client(lib_env)
+    calls = [post(client, "/api/lm/loras/add-tags", {"file_path": str(m), "tags": [f"t{i}-{j}"]})
+             for i, m in enumerate(models[:5]) for j in range(4)]
+    calls += [post(client, "/api/lm/loras/save-metadata", {"file_path": str(m), "notes": f"n{i}"})
+              for i, m in enumerate(models[:5])]
+    calls.append(post(client, "/api/lm/loras/delete", {"file_path": str(models[5])}))
+    answers = await asyncio.gather(*calls)
+    assert all(status == 200 for status, _ in answers), answers
+    again = await make_client(lib_env)  # the index on disk, read back by a fresh start
+    for i, model in enumerate(models[:5]):
+        item = await listed(again, model)
+        assert {f"t{i}-{j}" for j in range(4)} <= set(item["tags"]) and item["notes"] == f"n{i}"
+        assert set(sidecar_of(model)["tags"]) == set(item["tags"])
+    resp = await again.get("/api/lm/loras/list", params={"page_size": "100"})
+    assert sorted(i["file_name"] for i in (await resp.json())["items"]) == [f"m{i}" for i in range(5)]
+
+
+async def test_a_compressed_body_is_capped_while_it_inflates(one_model):
+    import gzip
+
+    inflated = b'{"file_path": "x", "notes": "' + b"0" * (40 * 1024 * 1024) + b'"}'
+    bomb = gzip.compress(inflated, compresslevel=9)
+    assert len(bomb) < 200 * 1024
+    resp = await one_model.post("/api/lm/loras/save-metadata", data=bomb,
+                                headers={"Content-Type": "application/json", "Content-Encoding": "gzip"})
+    answer = await resp.json()
+    assert resp.status == 413 and answer["success"] is False
