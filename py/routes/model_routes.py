@@ -18,7 +18,7 @@ from ..nodes.trigger_words import join_trigger_groups
 from ..services.jobs import JobConflict
 from ..services.lifecycle import LifecycleError
 from ..services.model_lookup import (BadName, clean_name, excluded_page, find_by_name, find_by_relative_path,
-                                     folder_tree)
+                                     folder_tree, without_recipes_folder)
 from ..services.model_service import PAGE_TYPES, MetadataWriteError, ModelNotFound, ModelService, SharedSidecar
 from ..services.trigger_push import BadTargets, parse_targets, send_trigger_words
 from .http import (ApiError, json_ok, optional_bool, optional_int, read_json_object, require_component, require_str,
@@ -220,15 +220,20 @@ class ModelRoutes:
         counts = [(t, c) for t, c in self._ready_service().top_tags() if needle in t.casefold()][:limit]
         return json_ok({"success": True, "tags": [{"tag": t, "count": c} for t, c in counts]})
 
+    async def _folders(self) -> list[str]:
+        service = self._ready_service()
+        return without_recipes_folder(await service.folders(), service.roots(), self.context.recipes_dir,
+                                      (r.folder for r in service.all_records()))
+
     async def folders(self, request: web.Request) -> web.Response:
-        return json_ok({"success": True, "folders": await self._ready_service().folders()})
+        return json_ok({"success": True, "folders": await self._folders()})
 
     async def folder_tree(self, request: web.Request) -> web.Response:
-        return json_ok({"success": True, "tree": folder_tree(await self._ready_service().folders())})
+        return json_ok({"success": True, "tree": folder_tree(await self._folders())})
 
     async def unified_folder_tree(self, request: web.Request) -> web.Response:
         """The folders of every root merged into one tree (ComfyUI-Lora-Manager's folder picker)."""
-        return json_ok({"success": True, "tree": folder_tree(await self._ready_service().folders())})
+        return json_ok({"success": True, "tree": folder_tree(await self._folders())})
 
     async def roots(self, request: web.Request) -> web.Response:
         return json_ok({"success": True, "roots": [to_api_path(str(r)) for r in self.service.roots()]})
