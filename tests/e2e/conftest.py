@@ -21,11 +21,12 @@ CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 UNREACHABLE_CIVITAI = "http://127.0.0.1:9"  # discard port: metadata calls fail fast and clearly
+NO_ANCHOR = {"LORA_MANAGER_ANCHOR_CONFIG_DIR": ""}  # a first run never imports settings from the real home
 
 
 def start_server(tmp: Path, library: Path, *, expected: int) -> LiveServer:
     data_dir = tmp / "data"
-    env = {**os.environ, "LORA_MANAGER_CIVITAI_BASE_URL": UNREACHABLE_CIVITAI, "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, **NO_ANCHOR, "LORA_MANAGER_CIVITAI_BASE_URL": UNREACHABLE_CIVITAI, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen([sys.executable, str(ROOT / "standalone.py"), "--port", "0", "--data-dir", str(data_dir),
                              "--loras", str(library)], stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
                             cwd=tmp, env=env)
@@ -120,7 +121,7 @@ def restart_server(server: LiveServer) -> LiveServer:
     port = server.url.rstrip("/").rsplit(":", 1)[1]
     server.stop()
     data_dir = server.data_dir
-    env = {**os.environ, "LORA_MANAGER_CIVITAI_BASE_URL": UNREACHABLE_CIVITAI, "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, **NO_ANCHOR, "LORA_MANAGER_CIVITAI_BASE_URL": UNREACHABLE_CIVITAI, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen([sys.executable, str(ROOT / "standalone.py"), "--port", port, "--data-dir", str(data_dir),
                              "--loras", str(server.library)], stderr=subprocess.PIPE, stdout=subprocess.DEVNULL,
                             text=True, cwd=data_dir.parent, env=env)

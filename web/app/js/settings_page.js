@@ -1,4 +1,5 @@
-// The settings page: roots per type, Civitai key (masked), language, templates, watching, hashing, downloads,
+// The settings page: roots per type (plus the roots this run scans besides them, e.g. ComfyUI's folders) and
+// the default folder of each type, Civitai key (masked), language, templates, watching, hashing, downloads,
 // example images.
 import { api, postJson } from "./api.js";
 import { h } from "./dom.js";
@@ -6,6 +7,13 @@ import { LANGUAGES, loadLocale, onLocaleChange, t } from "./i18n.js";
 import { toast } from "./toast.js";
 
 const TYPES = [["lora", "nav.loras"], ["checkpoint", "nav.checkpoints"], ["embedding", "nav.embeddings"]];
+const ROUTE = { lora: "loras", checkpoint: "checkpoints", embedding: "embeddings" };
+// The default folder of each type, by ComfyUI-Lora-Manager's key names (diffusion models have their own).
+const DEFAULT_KEYS = { lora: ["default_lora_root"], checkpoint: ["default_checkpoint_root", "default_unet_root"],
+  embedding: ["default_embedding_root"] };
+const ALL_DEFAULT_KEYS = Object.values(DEFAULT_KEYS).flat();
+
+const samePath = (a, b) => String(a).replace(/\\/g, "/").replace(/\/+$/, "") === String(b).replace(/\\/g, "/").replace(/\/+$/, "");
 const WATCH_MODES = ["off", "poll", "notify"];
 
 /** "SD 1.5, Pony , ,SDXL 1.0" -> ["SD 1.5", "Pony", "SDXL 1.0"] (duplicates dropped, order kept). */
@@ -17,18 +25,29 @@ export function splitNames(text) {
 export function mountSettingsPage(root, { onLanguage } = {}) {
   let settings = null;
   let draftRoots = null;
+  let draftDefaults = null;
+  let runRoots = null; // roots this run scans besides the library's own: ComfyUI's folders, --loras DIR ...
   let clearKey = false;
+
+  function takeLibrary(lib) {
+    draftRoots = Object.fromEntries(TYPES.map(([type]) => [type, [...(((lib || {}).roots || {})[type] || [])]]));
+    draftDefaults = Object.fromEntries(ALL_DEFAULT_KEYS.map((key) => [key, (lib || {})[key] || ""]));
+  }
 
   async function load() {
     root.replaceChildren(h("p", { class: "muted page-pad", text: t("common.loading") }));
+    let served;
     try {
-      settings = (await api("/api/lm/settings")).settings;
+      [settings, ...served] = await Promise.all([api("/api/lm/settings").then((b) => b.settings),
+        ...TYPES.map(([type]) => api(`/api/lm/${ROUTE[type]}/roots`).then((b) => b.roots || []).catch(() => []))]);
     } catch (err) {
       root.replaceChildren(h("p", { class: "form-error page-pad", role: "alert", text: err.message }));
       return;
     }
     const lib = settings.libraries[settings.active_library] || { roots: {} };
-    draftRoots = Object.fromEntries(TYPES.map(([type]) => [type, [...((lib.roots || {})[type] || [])]]));
+    runRoots = Object.fromEntries(TYPES.map(([type], i) => [type,
+      served[i].filter((path) => !(((lib.roots || {})[type]) || []).some((own) => samePath(own, path)))]));
+    takeLibrary(lib);
     clearKey = false;
     render();
   }
@@ -41,8 +60,7 @@ export function mountSettingsPage(root, { onLanguage } = {}) {
       ...Object.keys(settings.libraries).map((name) => h("option", { value: name, text: name, selected: name === settings.active_library })));
     librarySelect.addEventListener("change", () => {
       settings.active_library = librarySelect.value;
-      const lib = settings.libraries[librarySelect.value];
-      draftRoots = Object.fromEntries(TYPES.map(([type]) => [type, [...((lib.roots || {})[type] || [])]]));
+      takeLibrary(settings.libraries[librarySelect.value]);
       render();
     });
     const rootsSections = TYPES.map(([type, labelKey]) => {
@@ -50,7 +68,24 @@ export function mountSettingsPage(root, { onLanguage } = {}) {
         h("code", { class: "break", text: path }),
         h("button", { type: "button", class: "btn btn-small btn-ghost", "aria-label": t("manager.settings.remove_root", { path }),
           text: t("manager.settings.remove"), onclick: () => { draftRoots[type].splice(index, 1); render(); } }))));
-      if (!draftRoots[type].length) list.append(h("li", { class: "muted", text: t("manager.settings.no_roots") }));
+      const others = runRoots[type].filter((path) => !draftRoots[type].some((own) => samePath(own, path)));
+      if (!draftRoots[type].length && !others.length) list.append(h("li", { class: "muted", text: t("manager.settings.no_roots") }));
+      const runList = others.length ? h("div", { class: "run-roots" },
+        h("p", { class: "muted", text: t("manager.settings.run_roots") }),
+        h("ul", { class: "root-list", id: `run-roots-${type}` }, ...others.map((path) => h("li", { class: "root-item" },
+          h("code", { class: "break", text: path }))))) : null;
+      const choices = [...draftRoots[type], ...others];
+      const defaults = DEFAULT_KEYS[type].map((key) => {
+        const current = draftDefaults[key];
+        const select = h("select", { class: "select", id: `default-root-${key}` },
+          h("option", { value: "", text: t("manager.settings.default_root_first"), selected: !current }),
+          ...choices.map((path) => h("option", { value: path, text: path, selected: Boolean(current) && samePath(current, path) })),
+          ...(current && !choices.some((path) => samePath(current, path))
+            ? [h("option", { value: current, text: t("manager.settings.default_root_missing", { path: current }), selected: true })] : []));
+        select.addEventListener("change", () => { draftDefaults[key] = select.value; });
+        const label = key === "default_unet_root" ? "manager.settings.default_diffusion_root" : "manager.settings.default_root";
+        return h("label", { class: "field" }, h("span", { text: t(label) }), select);
+      });
       const input = h("input", { type: "text", class: "text-input", id: `add-root-${type}`,
         placeholder: t("manager.settings.root_placeholder"), "aria-label": t("manager.settings.add_root_for", { type: t(labelKey) }) });
       const add = () => {
@@ -61,9 +96,9 @@ export function mountSettingsPage(root, { onLanguage } = {}) {
         if (again) again.focus();
       };
       input.addEventListener("keydown", (event) => { if (event.key === "Enter") { event.preventDefault(); add(); } });
-      return h("fieldset", { class: "fieldset" }, h("legend", { text: t(labelKey) }), list,
+      return h("fieldset", { class: "fieldset" }, h("legend", { text: t(labelKey) }), list, runList,
         h("div", { class: "row" }, input, h("button", { type: "button", class: "btn", id: `add-root-btn-${type}`,
-          text: t("manager.settings.add"), onclick: add })));
+          text: t("manager.settings.add"), onclick: add })), ...defaults);
     });
 
     const keyInput = h("input", { type: "password", class: "text-input", id: "api-key", autocomplete: "off",
@@ -106,12 +141,14 @@ export function mountSettingsPage(root, { onLanguage } = {}) {
       status.className = "form-status";
       status.textContent = t("manager.details.saving");
       const libraries = JSON.parse(JSON.stringify(settings.libraries));
-      libraries[settings.active_library] = { ...(libraries[settings.active_library] || {}), roots: draftRoots };
+      libraries[settings.active_library] = { ...(libraries[settings.active_library] || {}), roots: draftRoots,
+        ...draftDefaults };
       const changes = {
         libraries,
         active_library: settings.active_library,
         language: language.value,
-        download_path_templates: Object.fromEntries(TYPES.map(([type]) => [type, root.querySelector(`#template-${type}`).value.trim()])),
+        download_path_templates: { ...(settings.download_path_templates || {}), // keeps ComfyUI-Lora-Manager's "unet" one
+          ...Object.fromEntries(TYPES.map(([type]) => [type, root.querySelector(`#template-${type}`).value.trim()])) },
         watch_mode: watch.value,
         poll_interval_seconds: number(poll),
         hash_checkpoints_lazily: lazy.checked,
@@ -159,7 +196,8 @@ export function mountSettingsPage(root, { onLanguage } = {}) {
       problems,
       h("section", { class: "card-section" }, h("h2", { text: t("settings.libraries") }),
         field("manager.settings.active_library", librarySelect), ...rootsSections,
-        h("p", { class: "muted", text: t("manager.settings.roots_hint") })),
+        h("p", { class: "muted", text: t("manager.settings.roots_hint") }),
+        h("p", { class: "muted", text: t("manager.settings.default_root_hint") })),
       h("section", { class: "card-section" }, h("h2", { text: t("manager.settings.civitai") }),
         field("settings.api_key", keyInput), h("div", { class: "row" }, keyState, clearBtn)),
       h("section", { class: "card-section" }, h("h2", { text: t("manager.settings.general") }),
