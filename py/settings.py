@@ -34,6 +34,7 @@ TEMPLATE_FIELDS = ("base_model", "first_tag", "author", "model_name", "version_n
 TEMPLATE_TYPES = (*MODEL_TYPES, "unet")  # "unet": ComfyUI-Lora-Manager's template for diffusion models
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent
 
+SECRET_KEYS = ("civitai_api_key", "proxy_password", "llm_api_key")  # masked in the API
 DEFAULT_TEMPLATES = {"lora": "{base_model}/{first_tag}", "checkpoint": "{base_model}", "embedding": "{base_model}"}
 
 
@@ -172,11 +173,13 @@ class Settings:
         return data
 
     def to_public_dict(self) -> dict[str, Any]:
-        """What the API shows: the API key is never echoed back in full."""
+        """What the API shows: secrets (the Civitai key, and ComfyUI-Lora-Manager's proxy password and LLM key
+        kept from its file) are never echoed back in full."""
         data = self.to_dict()
-        key = self.civitai_api_key
-        data["civitai_api_key"] = mask_secret(key)
-        data["civitai_api_key_set"] = bool(key)
+        for name in SECRET_KEYS:
+            if isinstance(data.get(name), str):
+                data[name] = mask_secret(data[name])
+        data["civitai_api_key_set"] = bool(self.civitai_api_key)
         return data
 
     @classmethod
@@ -210,8 +213,9 @@ class Settings:
                 data[alias] = copy.deepcopy(changes[name])
         mirrors = {key: changes.pop(key) for key in MIRROR_KEYS if key in changes}
         for key, value in changes.items():
-            if key == "civitai_api_key" and isinstance(value, str) and value == mask_secret(self.civitai_api_key):
-                continue
+            current = self.civitai_api_key if key == "civitai_api_key" else self.extra.get(key)
+            if key in SECRET_KEYS and isinstance(value, str) and isinstance(current, str) and value == mask_secret(current):
+                continue  # the masked value shown by the API, sent back: the secret stays as it is
             if key == "civitai_api_key_set":
                 continue
             if key == "libraries" and isinstance(value, Mapping):

@@ -62,6 +62,14 @@ async def test_their_file_by_settings_flag_serves_every_folder_and_stays_theirs(
     for key, value in install.settings["libraries"]["comfyui"].items():
         assert library[key] == value, key
     assert saved["folder_paths"] == library["folder_paths"] == install.settings["folder_paths"]
+    shown = (await resp.json())["settings"]
+    assert "hunter2" not in json.dumps(shown) and "sk-llm-0123456789" not in json.dumps(shown)
+    echoed = await client.post("/api/lm/settings", json={k: shown[k] for k in ("proxy_password", "llm_api_key",
+                                                                               "civitai_api_key")})
+    assert echoed.status == 200  # the masked values sent back leave the secrets as they are
+    kept = json.loads(install.settings_path.read_text())
+    assert [kept[k] for k in ("proxy_password", "llm_api_key", "civitai_api_key")] == [
+        install.settings[k] for k in ("proxy_password", "llm_api_key", "civitai_api_key")]
     assert library["roots"] == {"lora": [str(install.comfy_loras), str(install.nas_loras)],
                                 "checkpoint": [str(install.checkpoints), str(install.diffusion_models)],
                                 "embedding": [str(install.embeddings)]}

@@ -163,7 +163,8 @@ def build_anchor_install(tmp: Path, *, config_dir: Path | None = None) -> Anchor
                                          "recipes_path")},
         "model_name_display": "model_name", "show_only_sfw": False, "blur_mature_content": True,
         "civitai_host": "civitai.com", "priority_tags": {"lora": "character, style"}, "onboarding_completed": True,
-        "proxy_enabled": False, "proxy_host": "", "proxy_port": "", "use_portable_settings": False,
+        "proxy_enabled": False, "proxy_host": "", "proxy_port": "", "proxy_password": "hunter2-proxy",
+        "llm_api_key": "sk-llm-0123456789", "use_portable_settings": False,
     }
     install.settings_path.parent.mkdir(parents=True, exist_ok=True)
     install.settings_path.write_text(json.dumps(install.settings, indent=2), encoding="utf-8")
