@@ -345,8 +345,8 @@ def _parse(raw: Any, *, lenient: bool, previous: "Settings | None") -> tuple[Set
             problems.extend(local)
             return False
         warnings.extend(f"Settings: {p}; the value is kept in the file and not used" for p in local)
-        if key in original:
-            kept[key] = copy.deepcopy(original[key])
+        if key in original:  # as read (templates with that project's defaults spelled out: the same meaning)
+            kept[key] = copy.deepcopy(data.get(key, original[key]))
         return False
 
     known = set(Settings.__dataclass_fields__) | {"version", *MIRROR_KEYS}

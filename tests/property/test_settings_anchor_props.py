@@ -103,3 +103,21 @@ def test_anchor_documents_round_trip(document):
     reloaded, _ = Settings.from_document(saved)
     assert reloaded == loaded.updated({"language": "ko"})
     assert json.loads(json.dumps(reloaded.to_document())) == saved  # a second save changes nothing
+
+
+ANY_KEYS = sorted(OURS | {"libraries", "roots", "extra_folder_paths", "civitai_host", "proxy_enabled"})
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(st.sampled_from(ANY_KEYS) | st.text(max_size=8), json_value, max_size=8))
+def test_any_object_is_read_leniently_and_saved_stably(document):
+    """A file is never set aside for its values: whatever we cannot use is reported and written back."""
+    loaded, warnings = Settings.from_document(document)
+    assert all(isinstance(w, str) and w for w in warnings)
+    saved = json.loads(json.dumps(loaded.to_document()))
+    reloaded, _ = Settings.from_document(saved)
+    assert reloaded == loaded
+    assert json.loads(json.dumps(reloaded.to_document())) == saved
+    for key, value in document.items():
+        if key not in OURS and key not in ("libraries",):
+            assert saved[key] == value, key
