@@ -129,8 +129,8 @@ async def test_delete_model_version(lib_env, make_client, fake_civitai, monkeypa
     status, body = await _json(client, "/api/lm/delete-model-version", modelVersionId=3001)
     assert status == 200
     assert scrub(body, lib_env.tmp) == snapshot(name="deleted")
-    assert sorted(p.name for p in lib_env.loras.iterdir()) == sorted(  # recipes: kept in the first LoRA root
-        [keep.name, "kept.metadata.json", "kept.preview.png", "kept.civitai.info", "recipes"])
+    assert sorted(p.name for p in lib_env.loras.iterdir()) == sorted(
+        [keep.name, "kept.metadata.json", "kept.preview.png", "kept.civitai.info"])
     assert not path.exists()
     listing = await (await client.get("/api/lm/loras/list")).json()
     assert [i["file_name"] for i in listing["items"]] == ["kept"]

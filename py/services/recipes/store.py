@@ -265,7 +265,9 @@ class RecipeStore:
     async def open(self) -> int:
         """Warm start from the cache (healing a corrupt one); returns the number of recipes served."""
         def load() -> list[RecipeEntry]:
-            self.recipes_dir.mkdir(parents=True, exist_ok=True)
+            # the folder is made by the first recipe saved, not here: it may be inside the user's LoRA root
+            if self.recipes_dir.exists() and not self.recipes_dir.is_dir():
+                raise NotADirectoryError(errno.ENOTDIR, "The recipes folder is a file", str(self.recipes_dir))
             self.cache.open(self.root)
             try:
                 rows = self.cache.load()
