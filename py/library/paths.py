@@ -69,15 +69,18 @@ def confine(raw: str | os.PathLike[str], roots: Iterable[str | os.PathLike[str]]
             return found
         raise PathNotAllowed(f"Path is outside the library roots: {text}")
     real_roots = [real(r) for r in roots]
-    candidate = Path(os.path.expanduser(text))
-    if not candidate.is_absolute():
-        candidate = real_roots[0] / candidate
-    resolved = real(candidate)
+    resolved = real(_anchored(text, real_roots[0]))
     # The most specific root wins, so nested roots report the inner one.
     for root in sorted(real_roots, key=lambda r: len(str(r)), reverse=True):
         if is_within(resolved, root):
             return ConfinedPath(resolved, root)
     raise PathNotAllowed(f"Path is outside the library roots: {text}")
+
+
+def _anchored(text: str, first_root: Path) -> Path:
+    """A request's path as absolute: relative paths are taken from the first root."""
+    candidate = Path(os.path.expanduser(text))
+    return candidate if candidate.is_absolute() else first_root / candidate
 
 
 def to_api_path(path: str | os.PathLike[str]) -> str:
@@ -89,10 +92,7 @@ def _confine_through_links(text: str, roots: list[str | os.PathLike[str]]) -> Co
     if ".." in text.replace("\\", "/").split("/"):
         raise PathNotAllowed(f"The path must not contain '..': {text}")
     lexical_roots = [lexical(r) for r in roots]
-    candidate = Path(os.path.expanduser(text))
-    if not candidate.is_absolute():
-        candidate = lexical_roots[0] / candidate
-    path = lexical(candidate)
+    path = lexical(_anchored(text, lexical_roots[0]))
     by_length = sorted(zip(lexical_roots, roots), key=lambda pair: len(str(pair[0])), reverse=True)
     for root, _ in by_length:
         if is_within(path, root):

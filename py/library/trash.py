@@ -14,7 +14,7 @@ import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 from .artifacts import ModelArtifacts, Move
 from .atomic import atomic_write_json
@@ -166,29 +166,33 @@ def _checked_pair(move: Move, base: Path, files: Path) -> tuple[Path, Path]:
     return original, trashed
 
 
-def list_batches(roots: Iterable[str | os.PathLike[str]]) -> list[Manifest]:
-    """Every readable, safe batch in the roots' trash folders, newest first (one that fails the manifest
-    check is logged and left for a human)."""
-    found: list[Manifest] = []
+def _batch_folders(roots: Iterable[str | os.PathLike[str]]) -> Iterator[tuple[str | os.PathLike[str], Path]]:
+    """Each (root, batch folder) of the roots' trash folders, a folder reached twice given once."""
     seen: set[str] = set()
     for root in roots:
-        trash = Path(root) / TRASH_DIR
         try:
-            children = sorted(trash.iterdir())
+            children = sorted((Path(root) / TRASH_DIR).iterdir())
         except OSError:
             continue
         for folder in children:
             key = os.path.realpath(folder)
-            if key in seen or not folder.is_dir() or not _BATCH_ID.match(folder.name):
-                continue
-            seen.add(key)
-            manifest = read_manifest(folder)
-            if manifest is None:
-                continue
-            try:
-                found.append(confined_manifest(manifest, root, folder.name))
-            except UnsafeManifest as exc:
-                logger.warning("Trash batch %s is not listed: %s", folder, exc)
+            if key not in seen and folder.is_dir():
+                seen.add(key)
+                yield root, folder
+
+
+def list_batches(roots: Iterable[str | os.PathLike[str]]) -> list[Manifest]:
+    """Every readable, safe batch in the roots' trash folders, newest first (one that fails the manifest
+    check is logged and left for a human)."""
+    found: list[Manifest] = []
+    for root, folder in _batch_folders(roots):
+        manifest = read_manifest(folder) if _BATCH_ID.match(folder.name) else None
+        if manifest is None:
+            continue
+        try:
+            found.append(confined_manifest(manifest, root, folder.name))
+        except UnsafeManifest as exc:
+            logger.warning("Trash batch %s is not listed: %s", folder, exc)
     return sorted(found, key=lambda m: (-m.created_at, m.batch_id))
 
 
@@ -198,18 +202,10 @@ def expired_batches(roots: Iterable[str | os.PathLike[str]], retention_days: int
     being written, or need a human)."""
     limit = (time.time() if now is None else now) - retention_days * 86400
     found = []
-    for root in roots:
-        trash = Path(root) / TRASH_DIR
-        try:
-            children = sorted(trash.iterdir())
-        except OSError:
-            continue
-        for folder in children:
-            if not folder.is_dir():
-                continue
-            manifest = read_manifest(folder)
-            if manifest is not None and manifest.created_at < limit:
-                found.append(folder)
+    for _root, folder in _batch_folders(roots):
+        manifest = read_manifest(folder)
+        if manifest is not None and manifest.created_at < limit:
+            found.append(folder)
     return found
 
 
