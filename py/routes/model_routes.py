@@ -10,6 +10,7 @@ from aiohttp import web
 from multidict import MultiMapping
 
 from ..library.edits import InvalidEdit
+from ..library.hashing import autov3_matches_sshs
 from ..library.paths import PathNotAllowed, to_api_path
 from ..library.query import MAX_PAGE_SIZE, ListQuery, parse_sort
 from ..library.records import ModelRecord
@@ -307,8 +308,7 @@ class ModelRoutes:
                 "autov2": record.sha256[:10] if record.sha256 else "",
                 "autov3": record.autov3,
                 "sshs_model_hash": identity.get("sshs_model_hash"),
-                "autov3_matches_sshs": (record.autov3 == identity.get("sshs_model_hash"))
-                if record.autov3 and identity.get("sshs_model_hash") else None,
+                "autov3_matches_sshs": autov3_matches_sshs(record.autov3, identity.get("sshs_model_hash")),
             },
             "sidecar_status": record.sidecar_status,
             "trigger_words": {"value": record.trigger_words, "source": identity.get("trigger_words_source", "")},

@@ -230,6 +230,11 @@ def test_autov3_matches_sshs() -> None:
     assert autov3_matches_sshs(ours[:12], ours) is True
     assert autov3_matches_sshs(ours, hashlib.sha256(b"other").hexdigest()) is False
     assert autov3_matches_sshs(ours, "abc") is False  # too short to mean anything
+    for length in range(1, 10):  # a 1-9 character prefix never counts, on either side
+        assert autov3_matches_sshs(ours, ours[:length]) is False
+        assert autov3_matches_sshs(ours[:length], ours) is False
+    assert autov3_matches_sshs(ours, ours[:12].upper()) is True
+    assert autov3_matches_sshs(ours, ours[:11] + ("0" if ours[11] != "0" else "1")) is False
     assert autov3_matches_sshs(ours, None) is None
     assert autov3_matches_sshs(ours, "   ") is None
     assert autov3_matches_sshs(None, ours) is None

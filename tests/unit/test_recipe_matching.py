@@ -98,3 +98,19 @@ def test_helpers():
     assert name_key("a/b/My-LoRA_v2.safetensors") == "mylorav2"
     assert name_key(None) == ""
     assert clean_hash(" 0xABCDEF0123 ") == "abcdef0123" and clean_hash("xyz") == "" and clean_hash(5) == ""
+
+
+@pytest.mark.parametrize("length", range(1, 10))
+def test_a_hash_prefix_under_ten_characters_never_matches(library, length):
+    """An 8- or 9-character prefix names thousands of files on Civitai: it is no evidence of identity."""
+    matcher = LibraryMatcher(library)
+    for digest in (SHA[:length], V3[:length], SHA[:length].upper()):
+        assert matcher.by_hash(digest) == (None, "")
+        assert matcher.match(hashes=[digest]).status != IN_LIBRARY
+
+
+def test_autov3_short_form_and_full_form_match_only_their_own_file(library):
+    matcher = LibraryMatcher(library)
+    assert matcher.by_hash(V3[:12].upper())[1] == "autov3"
+    assert matcher.by_hash(V3)[1] == "autov3"
+    assert matcher.by_hash(V3[:11] + "0") == (None, "")
