@@ -29,6 +29,7 @@ class IngestResult:
     record: ModelRecord
     problems: list[str] = field(default_factory=list)
     sidecar_written: bool = False
+    stale_sidecar_hash: bool = False  # the sidecar's sha256 names the file's old bytes: clear it
 
 
 def _sub_type(model_type: str, sidecar: SidecarRecord, raw: dict[str, Any], network_type: str, stat: FileStat) -> str:
@@ -113,6 +114,19 @@ def _stem_sibling_owner(raw: dict[str, Any], stat: FileStat) -> str:
     return name if os.path.isfile(os.path.join(os.path.dirname(stat.path), name)) else ""
 
 
+def _stale_sidecar_hash(stated: str, previous: ModelRecord | None, unchanged: bool) -> bool:
+    """Whether a sidecar's sha256 may describe bytes the file no longer has.
+
+    The sidecar is written by whoever hashed the file last; when the file is rewritten in place the sidecar
+    still names the old bytes. It is stale when the file changed and it states the hash we knew for the old
+    bytes; the service then clears it from the sidecar (``IngestResult.stale_sidecar_hash``), so no later
+    read, ours or another machine's, takes it back before the file is hashed again.
+    """
+    if previous is None:
+        return False
+    return not unchanged and stated.lower() == previous.sha256
+
+
 def ingest_file(stat: FileStat, model_type: str, previous: ModelRecord | None = None, *,
                 write_new_sidecars: bool = True) -> IngestResult:
     problems: list[str] = []
@@ -163,10 +177,13 @@ def ingest_file(stat: FileStat, model_type: str, previous: ModelRecord | None = 
     sha256 = ""
     autov3 = ""
     hash_status = "pending"
-    if previous is not None and previous.hash_status == "done" and (previous.size, previous.mtime_ns, previous.inode) == (
-        stat.size, stat.mtime_ns, stat.inode
-    ):
+    unchanged = previous is not None and (previous.size, previous.mtime_ns, previous.inode) == (
+        stat.size, stat.mtime_ns, stat.inode)
+    stale_hash = bool(sidecar.sha256) and _stale_sidecar_hash(sidecar.sha256, previous, unchanged)
+    if previous is not None and previous.hash_status == "done" and unchanged:
         sha256, autov3, hash_status = previous.sha256, previous.autov3, "done"
+    elif stale_hash:
+        logger.info("%s changed since it was hashed: the sidecar's sha256 is stale, it is hashed again", stat.path)
     elif sidecar.sha256:
         sha256, hash_status = sidecar.sha256.lower(), "done"
     if status != "ok":
@@ -235,7 +252,7 @@ def ingest_file(stat: FileStat, model_type: str, previous: ModelRecord | None = 
         usage_count=previous.usage_count if previous else 0,
         update_available=previous.update_available if previous else False,
     )
-    return IngestResult(record, problems, sidecar_written)
+    return IngestResult(record, problems, sidecar_written, stale_hash)
 
 
 def safe_ingest(stat: FileStat, model_type: str, previous: ModelRecord | None = None) -> IngestResult:

@@ -265,8 +265,12 @@ class ModelService:
                     summary.added += 1
                 else:
                     summary.updated += 1
-            for path in await index.put_many(records):
+            refused = await index.put_many(records)
+            for path in refused:
                 summary.problems.append(f"{path}: its metadata cannot be stored in the index; skipped")
+            await self._clear_stale_hashes([(result.record, old.sha256) for (_s, old), result in zip(batch, results)
+                                            if result.stale_sidecar_hash and old is not None
+                                            and result.record.file_path not in refused])
             done += len(batch)
             if len(changed) >= FREEZE_MIN_OBJECTS and done % FREEZE_EVERY < len(batch):
                 freeze_long_lived()  # keep full collections from walking the records built so far
@@ -374,6 +378,31 @@ class ModelService:
             return 0  # moved, deleted or changed meanwhile: its new state is indexed (and hashed) on its own
         return 1
 
+    async def _clear_stale_hashes(self, stale: Iterable[tuple[ModelRecord, str]], *,
+                                  skip_locked: bool = False) -> None:
+        """Take a stale sha256 out of the sidecars of files rewritten in place (see ``ingest``): until the file
+        is hashed again, no reader (another machine, ComfyUI-Lora-Manager, our next full rebuild) trusts it.
+
+        ``stale`` pairs a fresh record with the hash its sidecar stated; a sidecar that says anything else by
+        now (hashed meanwhile) is left alone. ``skip_locked`` leaves models whose lock is held (the caller's
+        own operation on them): they stay pending, and hashing them writes their sidecar.
+        """
+        for record, old in stale:
+            if not old or (skip_locked and self._path_locks[record.file_path].locked()):
+                continue
+
+            def clear(current: ModelRecord, raw: dict[str, Any], old: str = old) -> SidecarChange:
+                stated = raw.get("sha256")
+                if current.hash_status == "done" or not isinstance(stated, str) or stated.lower() != old:
+                    return SidecarChange({})
+                return SidecarChange({"sha256": ""})
+
+            try:
+                await self.edit(record.file_path, clear, strict=False,
+                                still_valid=lambda now, r=record: (now.size, now.mtime_ns) == (r.size, r.mtime_ns))
+            except (ModelNotFound, StaleEdit):
+                continue  # moved, deleted or changed again meanwhile: its next read decides
+
     # -- edits: one read-modify-write of sidecar and index row, under the model's lock ------------------
     def lock(self, path: str) -> asyncio.Lock:
         """The model's lock: every change of one model's files, sidecar or index row holds it."""
@@ -446,6 +475,7 @@ class ModelService:
         roots = [os.path.abspath(r) for r in self.roots()]
         gone = [to_api_path(os.path.abspath(p)) for p in removed]
         fresh: list[ModelRecord] = []
+        stale: list[tuple[ModelRecord, str]] = []
         for raw in paths:
             path = os.path.abspath(raw)
             root = max((r for r in roots if path == r or path.startswith(r.rstrip(os.sep) + os.sep)), key=len,
@@ -459,8 +489,11 @@ class ModelService:
             previous = index.get(stat.path)
             result = await asyncio.to_thread(safe_ingest, stat, self.model_type, previous)
             fresh.append(result.record)
+            if result.stale_sidecar_hash and previous is not None:
+                stale.append((result.record, previous.sha256))
         if fresh:
             await index.put_many(fresh)
+            await self._clear_stale_hashes(stale, skip_locked=True)
         gone = [p for p in dict.fromkeys(gone) if index.get(p) is not None]
         if gone:
             await index.remove(gone)
