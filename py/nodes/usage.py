@@ -24,6 +24,7 @@ from .resolve import LibraryView
 if TYPE_CHECKING:
     from ..app import AppContext
     from ..library.records import ModelRecord
+    from ..services.lifecycle import PathChange
 
 logger = logging.getLogger(__name__)
 
@@ -105,6 +106,21 @@ class UsageStore:
             for record, count in rows:
                 self._set(db, usage_key(record), record, count, now)
 
+    def move_path(self, old_path: str, new_path: str) -> None:
+        """A model now lives at ``new_path``: its by-path count goes with it (replacing whatever count a former
+        file at ``new_path`` left), and every row names the new path as its last."""
+        db = self._db()
+        old_key, new_key = f"path:{old_path}", f"path:{new_path}"
+        with db:
+            db.execute("BEGIN")
+            row = db.execute("SELECT model_type, count, last_used FROM usage WHERE key = ?", (old_key,)).fetchone()
+            db.execute("DELETE FROM usage WHERE key = ?", (new_key,))
+            if row is not None:
+                db.execute("DELETE FROM usage WHERE key = ?", (old_key,))
+                db.execute("INSERT INTO usage (key, model_type, count, last_used, last_path) VALUES (?, ?, ?, ?, ?)",
+                           (new_key, row[0], int(row[1]), float(row[2]), new_path))
+            db.execute("UPDATE usage SET last_path = ? WHERE last_path = ?", (new_path, old_path))
+
     @staticmethod
     def _get(db: sqlite3.Connection, key: str) -> int:
         row = db.execute("SELECT count FROM usage WHERE key = ?", (key,)).fetchone()
@@ -129,12 +145,27 @@ class UsageService:
     async def start(self) -> None:
         await asyncio.to_thread(self.store.open)
         self._open = True
+        lifecycle = self.context.components.get("lifecycle")
+        if lifecycle is not None and self._moved not in lifecycle.path_listeners:
+            lifecycle.path_listeners.append(self._moved)
         await self.reconcile()
 
     async def close(self) -> None:
+        lifecycle = self.context.components.get("lifecycle")
+        if lifecycle is not None and self._moved in lifecycle.path_listeners:
+            lifecycle.path_listeners.remove(self._moved)
         async with self._lock:
             self._open = False
             await asyncio.to_thread(self.store.close)
+
+    async def _moved(self, change: "PathChange") -> None:
+        """A rename or move: a count kept by path (a model not hashed yet) follows the file, so the next use
+        adds to it instead of starting again from one."""
+        if change.old_path == change.new_path:
+            return
+        async with self._lock:
+            if self._open:
+                await asyncio.to_thread(self.store.move_path, change.old_path, change.new_path)
 
     def _indexes(self) -> list[Any]:
         return [s.index for s in self.context.services.values() if getattr(s, "index", None) is not None]
