@@ -154,6 +154,28 @@ async def test_same_name_different_file_is_never_overwritten(lib_env, make_clien
     assert target.read_bytes() == b"somebody else's bytes"
 
 
+async def test_without_a_stated_sha256_a_file_at_the_target_is_never_taken_as_done(lib_env, make_client,
+                                                                                   fake_civitai, monkeypatch):
+    """Civitai sometimes lists a file without hashes: nothing then proves the file at the target is this one."""
+    version = add_lora(fake_civitai, "No Hash")
+    version.files[0].extra["hashes"] = {}
+    target = lib_env.loras / "SDXL 1.0" / "style" / version.files[0].name
+    target.parent.mkdir(parents=True)
+    target.write_bytes(b"a different model by the same name")
+    client = await download_client(make_client, lib_env, fake_civitai, monkeypatch)
+    response = await client.get("/api/lm/download-model-get", params={
+        "model_id": str(version.model_id), "model_version_id": str(version.id), "download_id": "nohash"})
+    body = await response.json()
+    assert response.status == 409, body
+    assert body["success"] is False and "different file" in body["error"]
+    assert target.read_bytes() == b"a different model by the same name"
+    row = await wait_history(client, "nohash")
+    assert row["status"] == "failed"
+    listing = await (await client.get("/api/lm/loras/list")).json()
+    assert all(item["civitai"].get("id") != version.id for item in listing["items"])
+    assert not target.with_name(target.stem + ".metadata.json").exists()  # no Civitai metadata given to it
+
+
 async def test_cancel_answers_409_and_leaves_no_file(lib_env, make_client, fake_civitai, monkeypatch, snapshot):
     version = add_lora(fake_civitai, "Slow One", n_bytes=60_000)
     client = await download_client(make_client, lib_env, fake_civitai, monkeypatch)

@@ -466,3 +466,24 @@ async def test_unusable_recipes_folder_answers_503_and_the_rest_works(lib_env, m
     body = await resp.json()
     assert resp.status == 503 and body["success"] is False and "recipes folder cannot be used" in body["error"]
     assert (await client.get("/api/lm/loras/list")).status == 200
+
+
+@pytest.mark.parametrize("params,expected", [
+    ({"folder": "art"}, ["in-art", "in-art-sub"]),
+    ({"folder": "art/"}, ["in-art", "in-art-sub"]),
+    ({"folder": "ART", "recursive": "false"}, ["in-art"]),
+    ({"folder": "artwork"}, ["in-artwork"]),
+    ({"folder": "ar"}, []),
+    ({"folder": "art/sub"}, ["in-art-sub"]),
+])
+async def test_folder_filter_matches_whole_folder_names(lib_env, make_client, params, expected):
+    """``art`` is a folder, not a prefix: recipes in ``artwork`` or ``art-old`` are not in it."""
+    recipes = lib_env.data_dir / "recipes"
+    for folder, recipe_id in (("art", "in-art"), ("art/sub", "in-art-sub"), ("artwork", "in-artwork"),
+                              ("art-old", "in-art-old")):
+        write_recipe(recipes / folder, recipe_id, title=recipe_id)
+    client = await make_client(lib_env)
+    await client.lm_context.components["recipes"].wait_ready()
+    response = await client.get("/api/lm/recipes", params={"sort_by": "name:asc", **params})
+    assert response.status == 200
+    assert sorted(i["id"] for i in (await response.json())["items"]) == expected
