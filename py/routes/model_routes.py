@@ -19,7 +19,7 @@ from ..nodes.trigger_words import join_trigger_groups
 from ..services.jobs import JobConflict
 from ..services.lifecycle import LifecycleError
 from ..services.model_lookup import (BadName, clean_name, excluded_page, find_by_name, find_by_relative_path,
-                                     folder_tree, without_recipes_folder)
+                                     folder_tree)
 from ..services.model_service import PAGE_TYPES, MetadataWriteError, ModelNotFound, ModelService, SharedSidecar
 from ..services.trigger_push import BadTargets, parse_targets, send_trigger_words
 from .http import (ApiError, json_ok, optional_bool, optional_int, read_json_object, require_component, require_str,
@@ -222,9 +222,7 @@ class ModelRoutes:
         return json_ok({"success": True, "tags": [{"tag": t, "count": c} for t, c in counts]})
 
     async def _folders(self) -> list[str]:
-        service = self._ready_service()
-        return without_recipes_folder(await service.folders(), service.roots(), self.context.recipes_dir,
-                                      (r.folder for r in service.all_records()))
+        return await self._ready_service().folders(hide=self.context.recipes_dir)
 
     async def folders(self, request: web.Request) -> web.Response:
         return json_ok({"success": True, "folders": await self._folders()})
@@ -242,19 +240,24 @@ class ModelRoutes:
     async def relative_paths(self, request: web.Request) -> web.Response:
         needle = request.query.get("search", "").strip().casefold()
         limit = _limit(request.query, 50, 500)
-        rel = sorted(
+        service = self._ready_service()
+        rel = service.derived("relative_paths", lambda: [(p, p.casefold()) for p in sorted(
             (f"{r.folder}/{r.file_name}{r.extension}" if r.folder else f"{r.file_name}{r.extension}")
-            for r in self._ready_service().all_records()
-        )
-        matches = [p for p in rel if needle in p.casefold()][:limit]
+            for r in service.all_records())])
+        matches = [p for p, folded in rel if needle in folded][:limit] if needle else [p for p, _ in rel[:limit]]
         return json_ok({"success": True, "relative_paths": matches})
 
     async def letter_counts(self, request: web.Request) -> web.Response:
-        counts: dict[str, int] = {}
-        for record in self._ready_service().all_records():
-            if not record.exclude:
-                counts[record.letter] = counts.get(record.letter, 0) + 1
-        return json_ok({"success": True, "letter_counts": dict(sorted(counts.items()))})
+        service = self._ready_service()
+
+        def count() -> dict[str, int]:
+            counts: dict[str, int] = {}
+            for record in service.all_records():
+                if not record.exclude:
+                    counts[record.letter] = counts.get(record.letter, 0) + 1
+            return dict(sorted(counts.items()))
+
+        return json_ok({"success": True, "letter_counts": service.derived("letter_counts", count)})
 
     async def find_duplicates(self, request: web.Request) -> web.Response:
         groups: dict[str, list[ModelRecord]] = {}

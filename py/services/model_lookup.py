@@ -8,7 +8,6 @@ consistent; these are pure functions over the records, so routes stay thin and t
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from typing import Any, Iterable
 
 from ..library.query import ListQuery, QueryResult, page_bounds
@@ -101,27 +100,6 @@ def find_by_relative_path(records: Iterable[ModelRecord], relative_path: str) ->
         if record.file_path.endswith(suffix):
             tail.append(record)
     return min(tail, key=lambda r: r.file_path) if tail else None
-
-
-def without_recipes_folder(folders: Iterable[str], roots: Iterable[Path], recipes_dir: Path,
-                           model_folders: Iterable[str]) -> list[str]:
-    """A type's folders without the recipes folder (and its subfolders) when it sits inside one of the roots:
-    ComfyUI-Lora-Manager keeps recipes in ``<first LoRA root>/recipes`` and lists only folders of models, so
-    neither do we; a folder that holds models is always listed."""
-    hidden: set[str] = set()
-    recipes = recipes_dir.resolve()
-    for root in roots:
-        try:
-            relative = recipes.relative_to(root.resolve()).as_posix()
-        except (ValueError, OSError):
-            continue
-        if relative not in ("", "."):
-            hidden.add(relative)
-    folders = list(folders)
-    if not hidden:
-        return folders
-    keep = set(model_folders)
-    return [f for f in folders if f in keep or not any(f == h or f.startswith(h + "/") for h in hidden)]
 
 
 def folder_tree(folders: Iterable[str]) -> dict[str, Any]:

@@ -91,6 +91,9 @@ class ModelService:
         self._loading: asyncio.Task[Any] | None = None
         self._watcher: asyncio.Task[Any] | None = None
         self._query_cache = QueryCache()
+        self._derived: dict[str, tuple[Any, Any]] = {}
+        self._disk_folders: frozenset[str] | None = None  # empty folders too; walked after scans and moves
+        self._disk_walks = 0
 
     # -- lifecycle -------------------------------------------------------------------------------
     def roots(self) -> list[Path]:
@@ -302,6 +305,7 @@ class ModelService:
             summary.removed = len(vanished)
         summary.seconds = time.monotonic() - started
         summary.status = "cancelled" if loop_cancelled else "success"
+        self._disk_folders = None  # the next folder listing walks the disk once
         self.last_problems = summary.problems[-200:]
         self._emit_init("finalizing", 100, summary.message, status="complete")
         if summary.added or summary.updated or summary.removed:
@@ -491,6 +495,7 @@ class ModelService:
             fresh.append(result.record)
             if result.stale_sidecar_hash and previous is not None:
                 stale.append((result.record, previous.sha256))
+        self._disk_folders = None
         if fresh:
             await index.put_many(fresh)
             await self._clear_stale_hashes(stale, skip_locked=True)
@@ -531,28 +536,53 @@ class ModelService:
             raise ModelNotFound(f"Model not found: {raw_path}")
         return record
 
+    def derived(self, name: str, compute: Callable[[], Any], *, key: Any = None) -> Any:
+        """A value computed from the projection once per projection version (and ``key``): the read
+        endpoints that aggregate every record (tags, base models, folders, letters) answer from it until
+        the next change. Treat the value as read-only."""
+        stamp = (self._require_index().projection.version, key)
+        hit = self._derived.get(name)
+        if hit is not None and hit[0] == stamp:
+            return hit[1]
+        value = compute()
+        self._derived[name] = (stamp, value)
+        return value
+
     def base_models(self) -> list[tuple[str, int]]:
-        return count_values(self._visible(), lambda r: [r.base_model])
+        return self.derived("base_models", lambda: count_values(self._visible(), lambda r: [r.base_model]))
 
     def top_tags(self) -> list[tuple[str, int]]:
-        return count_values(self._visible(), lambda r: r.tags)
+        return self.derived("top_tags", lambda: count_values(self._visible(), lambda r: r.tags))
 
     def _visible(self) -> Iterable[ModelRecord]:
         return (r for r in self._require_index().projection.values() if not r.exclude)
 
-    async def folders(self) -> list[str]:
-        """Folders holding models plus empty folders on disk (targets for moves), '' being the root."""
-        folders = {r.folder for r in self._require_index().projection.values()}
+    def model_folders(self) -> frozenset[str]:
+        """The folders that hold at least one model."""
+        return self.derived("model_folders",
+                            lambda: frozenset(r.folder for r in self._require_index().projection.values()))
+
+    async def folders(self, *, hide: Path | None = None) -> list[str]:
+        """Folders holding models plus empty folders on disk (targets for moves), '' being the root; ``hide``
+        (the recipes folder) is left out when it sits in a root and holds no model. The disk is walked after
+        a scan or a change of files, not per request."""
         roots = self.roots()
+        disk = self._disk_folders
+        if disk is None:
+            def walk() -> frozenset[str]:
+                found: set[str] = {""} if roots else set()
+                for root in roots:
+                    found.update(_walk_folders(root))
+                return frozenset(found)
 
-        def walk() -> set[str]:
-            found: set[str] = {""} if roots else set()
-            for root in roots:
-                found.update(_walk_folders(root))
-            return found
+            disk = self._disk_folders = await asyncio.to_thread(walk)
+            self._disk_walks += 1
 
-        folders.update(await asyncio.to_thread(walk))
-        return sorted(folders, key=str.casefold)
+        def combine() -> list[str]:
+            folders = sorted(self.model_folders() | disk, key=str.casefold)
+            return folders if hide is None else without_folder(folders, roots, hide, self.model_folders())
+
+        return self.derived("folders", combine, key=(self._disk_walks, tuple(map(str, roots)), str(hide)))
 
     async def save_metadata(self, record: ModelRecord, body: dict[str, Any]) -> "EditResult":
         """Merge a validated user edit into the sidecar and the index row (one row, one entry).
@@ -648,6 +678,27 @@ class _IngestRunner:
 
 def _under(path: str, root: str) -> bool:
     return path == root or path.startswith(root.rstrip("/") + "/")
+
+
+def without_folder(folders: Iterable[str], roots: Iterable[Path], recipes_dir: Path,
+                   model_folders: Iterable[str]) -> list[str]:
+    """A type's folders without the recipes folder (and its subfolders) when it sits inside one of the roots:
+    ComfyUI-Lora-Manager keeps recipes in ``<first LoRA root>/recipes`` and lists only folders of models, so
+    neither do we; a folder that holds models is always listed."""
+    hidden: set[str] = set()
+    recipes = recipes_dir.resolve()
+    for root in roots:
+        try:
+            relative = recipes.relative_to(root.resolve()).as_posix()
+        except (ValueError, OSError):
+            continue
+        if relative not in ("", "."):
+            hidden.add(relative)
+    folders = list(folders)
+    if not hidden:
+        return folders
+    keep = set(model_folders)
+    return [f for f in folders if f in keep or not any(f == h or f.startswith(h + "/") for h in hidden)]
 
 
 def _walk_folders(root: Path) -> set[str]:

@@ -240,3 +240,27 @@ async def test_full_rebuild_keeps_everything(lib_client):
     body = await (await lib_client.get("/api/lm/loras/scan", params={"full_rebuild": "true"})).json()
     assert body["status"] == "success" and body["added"] == before
     assert (await (await lib_client.get("/api/lm/loras/list")).json())["total"] == before
+
+
+async def test_aggregate_endpoints_follow_every_change(lib_client):
+    """Tags, base models, folders and letters are derived once per index change: an edit, a move and a
+    rescan each show at once."""
+    env = lib_client.env
+    listed = (await (await lib_client.get("/api/lm/loras/list", params={"page_size": "1"})).json())["items"][0]
+    tags_before = (await (await lib_client.get("/api/lm/loras/top-tags")).json())["tags"]
+    resp = await lib_client.post("/api/lm/loras/add-tags", json={"file_path": listed["file_path"],
+                                                                "tags": ["brand-new-tag"]})
+    assert resp.status == 200
+    tags_after = (await (await lib_client.get("/api/lm/loras/top-tags", params={"limit": "200"})).json())["tags"]
+    assert {"tag": "brand-new-tag", "count": 1} in tags_after and tags_after != tags_before
+    (env.loras / "made-outside").mkdir()
+    await lib_client.get("/api/lm/loras/scan")
+    folders = (await (await lib_client.get("/api/lm/loras/folders")).json())["folders"]
+    assert "made-outside" in folders
+    resp = await lib_client.post("/api/lm/loras/move_model", json={"file_path": listed["file_path"],
+                                                                  "target_path": str(env.loras / "made-outside")})
+    assert resp.status == 200, await resp.json()
+    tree = (await (await lib_client.get("/api/lm/loras/folder-tree")).json())["tree"]
+    assert "made-outside" in tree
+    letters = (await (await lib_client.get("/api/lm/loras/letter-counts")).json())["letter_counts"]
+    assert sum(letters.values()) == (await (await lib_client.get("/api/lm/loras/list")).json())["total"]
