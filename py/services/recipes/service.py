@@ -323,7 +323,7 @@ class RecipeService:
         return {"success": True, "restored": restored}
 
     # -- analysis ----------------------------------------------------------------------------------
-    def _analysis_item(self, ref: ResourceRef, kind: str) -> dict[str, Any]:
+    def _analysis_item(self, ref: ResourceRef, kind: str, source_format: str = "") -> dict[str, Any]:
         model_type = "checkpoint" if kind == "checkpoint" else "lora"
         match = self.matcher(model_type).match(
             hashes=ordered_hashes(ref), version_id=ref.model_version_id,
@@ -354,6 +354,8 @@ class RecipeService:
         }
         if ref.strength_clip is not None and ref.strength_clip != ref.strength_model:
             item["clipStrength"] = ref.strength_clip
+        if kind == "lora":
+            item.update(_confidence_fields(ref, source_format))
         return item
 
     def matching_recipes(self, print_: str) -> list[str]:
@@ -362,7 +364,7 @@ class RecipeService:
         return [e.id for e in self.require_store().all() if e.fingerprint == print_]
 
     def analysis(self, parsed: ParsedGeneration, *, extension: str, is_video: bool = False) -> dict[str, Any]:
-        loras = [self._analysis_item(ref, "lora") for ref in parsed.loras]
+        loras = [self._analysis_item(ref, "lora", parsed.source_format) for ref in parsed.loras]
         checkpoint = self._analysis_item(parsed.checkpoint, "checkpoint") if parsed.checkpoint else None
         base_model = parsed.base_model or (checkpoint or {}).get("baseModel") or ""
         recipe_loras = [{"hash": l["hash"], "modelVersionId": l["id"], "file_name": l["file_name"],
@@ -868,6 +870,12 @@ class RecipeService:
 
     def folders(self) -> list[str]:
         return sorted({e.folder for e in self.require_store().all()} | {""}, key=str.casefold)
+
+
+def _confidence_fields(ref: ResourceRef, source_format: str) -> dict[str, Any]:
+    """Why a LoRA is listed: how sure the reading is, the graph node it came from, and the reason in words."""
+    reason = ref.reason or (f"listed in the image's {source_format} metadata" if source_format else "")
+    return {"confidence": ref.confidence, "nodeId": ref.node_id, "reason": reason}
 
 
 def _parse_image(data: bytes) -> ParsedGeneration:

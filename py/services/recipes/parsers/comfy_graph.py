@@ -1,19 +1,25 @@
-"""Read a ComfyUI API-format prompt graph: sampler settings, prompts, LoRA chain and checkpoint.
+"""Read a ComfyUI API-format prompt graph: sampler settings, prompts, the LoRAs that ran and the checkpoint.
 
 Why public and separate: the recipe importer and the Save Image node both need "what made this image" from the
-same graph, so the walk lives in one place. The graph is untrusted: links may point nowhere, form cycles or hold
-odd values, so every walk is bounded and every value is type-checked. Node titles are never used.
+same graph, so the reading lives in one place. The graph is evaluated the way ComfyUI runs it (``graph_flow``:
+only what the outputs need, only the branch a switch picks), so a LoRA is listed when one of its outputs (MODEL or
+CLIP) reached the image; each one says how sure the reading is and which node it came from. The graph is
+untrusted: links may point nowhere, form cycles or hold odd values, so every walk is bounded and every value is
+type-checked. Node titles are never used.
 """
 from __future__ import annotations
 
 import logging
-import re
-from dataclasses import dataclass
 from typing import Any
 
-from ..lora_syntax import parse_lora_syntax, strip_lora_syntax
-from ._util import add_unique, as_float, as_int, file_stem, normalise_gen_params
+from ..lora_syntax import strip_lora_syntax
+from ._util import MODEL_EXTENSIONS, add_unique, as_float, as_int, file_stem, match_key, normalise_gen_params
+from .graph_flow import ROOT_SLOT, SAMPLER_CLASSES, Flow, analyse_flow, is_sampler
+from .graph_values import GraphValues
+from .lora_nodes import CLIP_SLOT, MODEL_SLOT, LoraRead, read_loras, stack_inputs, syntax_loras
 from .model import ParsedGeneration, ResourceRef
+from .prompt_graph import Node, PromptGraph, is_link
+from .switches import choose
 
 logger = logging.getLogger(__name__)
 
@@ -27,7 +33,6 @@ __all__ = [
 
 SOURCE_FORMAT = "comfyui-prompt"
 
-SAMPLER_CLASSES = frozenset({"KSampler", "KSamplerAdvanced", "SamplerCustom", "SamplerCustomAdvanced"})
 CHECKPOINT_CLASSES = frozenset(
     {
         "CheckpointLoaderSimple",
@@ -36,6 +41,15 @@ CHECKPOINT_CLASSES = frozenset(
         "UnetLoaderGGUF",
         "ImageOnlyCheckpointLoader",
         "unCLIPCheckpointLoader",
+        "CheckpointLoaderLM",
+        "UNETLoaderLM",
+        "Checkpoint Loader (LoraManager)",
+        "Unet Loader (LoraManager)",
+        "NunchakuFluxDiTLoader",
+        "NunchakuQwenImageDiTLoader",
+        "WanVideoModelLoader",
+        "Efficient Loader",
+        "Eff. Loader SDXL",
     }
 )
 LORA_LOADER_CLASSES = frozenset(
@@ -49,118 +63,34 @@ LORA_LOADER_CLASSES = frozenset(
         "Power Lora Loader (rgthree)",
     }
 )
-_MODEL_ONLY_CLASSES = frozenset({"LoraLoaderModelOnly"})
-_CHECKPOINT_NAME_KEYS = ("ckpt_name", "unet_name")
+_CHECKPOINT_NAME_KEYS = ("ckpt_name", "unet_name", "model_path", "model_name", "gguf_name", "model")
 _TEXT_KEYS = ("text", "text_g", "text_l", "t5xxl", "clip_l", "prompt")
-_STRING_NODE_KEYS = ("text", "string", "value", "prompt", "STRING", "Text")
 _LATENT_KEYS = ("latent_image", "samples", "latent", "latent_a")
 _AUX_KEYS = ("guider", "noise", "sampler", "sigmas")
-_STRENGTH_KEYS = ("strength_model", "strength", "lora_strength", "model_strength", "weight")
-_CLIP_STRENGTH_KEYS = ("strength_clip", "clip_strength")
-_INDEXED_LORA_RE = re.compile(r"^lora_name_(\d{1,4})$")
-_POWER_LORA_RE = re.compile(r"^lora_(\d{1,4})$")
-_CONCAT_RE = re.compile(r"^(?:text|string)_[a-z0-9]{1,3}$")
+_INFERRED_CLASSES = frozenset({"Lora Randomizer (LoraManager)", "Lora Cycler (LoraManager)"})
 
 MAX_CHAIN = 256  # nodes followed along one model / latent / clip chain
-MAX_DEPTH = 48  # nesting of conditioning and string lookups
+MAX_DEPTH = 48  # nesting of conditioning lookups
 MAX_VISITS = 20000  # nodes touched while ordering samplers
+MAX_LORAS = 256  # LoRAs listed for one image
+
+EXACT, INFERRED, AMBIGUOUS = "exact", "inferred", "ambiguous"
 
 
-@dataclass(frozen=True)
-class _Node:
-    id: str
-    class_type: str
-    inputs: dict[str, Any]
+class _Reader:
+    """Sampler settings, prompts and the model chain of one prompt graph."""
 
-
-def _is_link(value: Any) -> bool:
-    return (
-        isinstance(value, (list, tuple))
-        and len(value) == 2
-        and isinstance(value[0], (str, int))
-        and not isinstance(value[0], bool)
-        and isinstance(value[1], int)
-        and not isinstance(value[1], bool)
-    )
-
-
-class _Graph:
-    """Index of the prompt dict with bounded, cycle-safe lookups."""
-
-    def __init__(self, prompt: Any) -> None:
-        self.nodes: dict[str, _Node] = {}
+    def __init__(self, graph: PromptGraph, values: GraphValues) -> None:
+        self.graph = graph
+        self.values = values
         self.guidance: float | None = None
-        if not isinstance(prompt, dict):
-            return
-        for key, value in prompt.items():
-            if not isinstance(value, dict):
-                continue
-            class_type = value.get("class_type")
-            if not isinstance(class_type, str) or not isinstance(key, (str, int)):
-                continue
-            inputs = value.get("inputs")
-            self.nodes[str(key)] = _Node(str(key), class_type, inputs if isinstance(inputs, dict) else {})
 
-    def source(self, value: Any) -> tuple[_Node, int] | None:
-        if not _is_link(value):
-            return None
-        node = self.nodes.get(str(value[0]))
-        return (node, value[1]) if node else None
-
-    # -- scalar and string values -------------------------------------------------------------------------
-
-    def scalar(self, value: Any, key: str = "") -> Any:
-        """A literal, or the literal a chain of primitive nodes feeds; None when it cannot be told."""
-        seen: set[str] = set()
-        for _ in range(MAX_CHAIN):
-            if not _is_link(value):
-                break
-            src = self.source(value)
-            if src is None or src[0].id in seen:
-                return None
-            node = src[0]
-            seen.add(node.id)
-            for candidate in (key, "value", "seed", "noise_seed", "int", "float", "number", "string", "text"):
-                if candidate and candidate in node.inputs:
-                    value = node.inputs[candidate]
-                    break
-            else:
-                literals = [v for v in node.inputs.values() if isinstance(v, (str, int, float))]
-                if len(node.inputs) == 1 and literals:
-                    value = literals[0]
-                else:
-                    return None
-        if isinstance(value, (str, int, float)) and not isinstance(value, bool):
-            return value
-        return None
-
-    def text(self, value: Any, budget: list[int] | None = None) -> str | None:
-        """A string literal or the string a string/primitive/concatenation node produces.
-
-        ``budget`` caps the nodes visited across the whole (possibly branching) lookup.
-        """
-        if isinstance(value, str):
-            return value
-        budget = budget if budget is not None else [MAX_CHAIN]
-        src = self.source(value)
-        if src is None or budget[0] <= 0:
-            return None
-        budget[0] -= 1
-        node = src[0]
-        for key in _STRING_NODE_KEYS:
-            if key in node.inputs:
-                return self.text(node.inputs[key], budget)
-        parts = [key for key in node.inputs if isinstance(key, str) and _CONCAT_RE.match(key)]
-        if parts:
-            delimiter = self.text(node.inputs.get("delimiter"), budget)
-            pieces = [self.text(node.inputs[key], budget) for key in parts]
-            joined = [piece for piece in pieces if piece]
-            return (", " if delimiter is None else delimiter).join(joined)
-        return None
+    def source(self, value: Any) -> tuple[Node, int] | None:
+        return self.graph.source(value)
 
     # -- conditioning ---------------------------------------------------------------------------------------
 
-    def cond_text(self, value: Any, encoders: list[_Node], seen: set[str], depth: int = 0) -> str | None:
+    def cond_text(self, value: Any, encoders: list[Node], seen: set[str], depth: int = 0) -> str | None:
         """Prompt text behind a conditioning link; ``encoders`` collects the text-encoder nodes reached."""
         src = self.source(value)
         if src is None or depth > MAX_DEPTH:
@@ -172,11 +102,16 @@ class _Graph:
         if node.class_type == "ConditioningZeroOut":
             return ""
         if node.class_type == "FluxGuidance" and self.guidance is None:
-            self.guidance = as_float(self.scalar(node.inputs.get("guidance"), "guidance"))
+            self.guidance = as_float(self.values.scalar(node.inputs.get("guidance"), "guidance"))
+        choice = choose(node, self.values.read)
+        if choice is not None:
+            if not choice.selected:
+                return None
+            return self.cond_text(node.inputs[choice.selected[0]], encoders, seen, depth + 1)
         texts: list[str] = []
         for key in _TEXT_KEYS:
             if key in node.inputs:
-                text = self.text(node.inputs[key])
+                text = self.values.text(node.inputs[key])
                 if text is not None and text not in texts:
                     texts.append(text)
         if texts:
@@ -189,7 +124,7 @@ class _Graph:
         pieces: list[str] = []
         found = False
         for key, link in node.inputs.items():
-            if isinstance(key, str) and "cond" in key.lower() and _is_link(link):
+            if isinstance(key, str) and "cond" in key.lower() and is_link(link):
                 piece = self.cond_text(link, encoders, seen, depth + 1)
                 if piece is not None:
                     found = True
@@ -197,7 +132,7 @@ class _Graph:
                         pieces.append(piece)
         return ", ".join(pieces) if found else None
 
-    def clip_skip(self, encoder: _Node) -> int | None:
+    def clip_skip(self, encoder: Node) -> int | None:
         value = encoder.inputs.get("clip")
         seen: set[str] = set()
         for _ in range(MAX_CHAIN):
@@ -207,127 +142,34 @@ class _Graph:
             node = src[0]
             seen.add(node.id)
             if node.class_type == "CLIPSetLastLayer":
-                layer = as_int(self.scalar(node.inputs.get("stop_at_clip_layer"), "stop_at_clip_layer"))
+                layer = as_int(self.values.scalar(node.inputs.get("stop_at_clip_layer"), "stop_at_clip_layer"))
                 return -layer if layer is not None and layer < 0 else None
-            value = node.inputs.get("clip")
+            value = _next_link(node, self.values, "clip")
         return None
 
     # -- model chain ----------------------------------------------------------------------------------------
 
-    def checkpoint_of(self, node: _Node) -> ResourceRef | None:
+    def checkpoint_of(self, node: Node) -> ResourceRef | None:
         for key in _CHECKPOINT_NAME_KEYS:
             if key in node.inputs:
-                name = self.text(node.inputs[key])
-                if name and name.strip():
+                name = self.values.text(node.inputs[key])
+                if key == "model" and not (name and name.lower().endswith(MODEL_EXTENSIONS)):
+                    continue
+                if name and name.strip() and name.strip().lower() != "none":
                     return ResourceRef(kind="checkpoint", name=name, file_name=file_stem(name))
                 return None
         return None
 
-    def is_checkpoint_loader(self, node: _Node) -> bool:
+    def is_checkpoint_loader(self, node: Node) -> bool:
         if node.class_type in CHECKPOINT_CLASSES:
             return True
-        return "model" not in node.inputs and any(key in node.inputs for key in _CHECKPOINT_NAME_KEYS)
+        has_name = any(isinstance(node.inputs.get(key), str) for key in _CHECKPOINT_NAME_KEYS if key != "model")
+        return not is_link(node.inputs.get("model")) and has_name
 
-    def loras_of(self, node: _Node, depth: int = 0) -> list[ResourceRef]:
-        """LoRAs one loader node applies, in the order it applies them (stacked input first)."""
-        loras: list[ResourceRef] = []
-        if depth > MAX_DEPTH:
-            return loras
-        stack = self.source(node.inputs.get("lora_stack"))
-        if stack is not None and stack[0].id != node.id:
-            loras.extend(self.loras_of(stack[0], depth + 1))
-        inputs = node.inputs
-        if "lora_name" in inputs:
-            lora = self._single_lora(node)
-            if lora:
-                loras.append(lora)
-        if "loras" in inputs:
-            loras.extend(self._listed_loras(inputs["loras"]))
-        elif isinstance(inputs.get("text"), str) and node.class_type in LORA_LOADER_CLASSES:
-            loras.extend(_syntax_loras(inputs["text"]))
-        if "lora_syntax" in inputs:
-            loras.extend(_syntax_loras(self.text(inputs["lora_syntax"]) or ""))
-        loras.extend(self._power_loras(inputs))
-        loras.extend(self._indexed_loras(inputs))
-        return loras
-
-    def _single_lora(self, node: _Node) -> ResourceRef | None:
-        name = self.text(node.inputs.get("lora_name"))
-        if not name or not name.strip() or name.strip().lower() == "none":
-            return None
-        model = _first_number(self, node.inputs, _STRENGTH_KEYS)
-        clip = _first_number(self, node.inputs, _CLIP_STRENGTH_KEYS)
-        if node.class_type in _MODEL_ONLY_CLASSES:
-            clip = None
-        return _lora(name, 1.0 if model is None else model, clip)
-
-    def _listed_loras(self, value: Any) -> list[ResourceRef]:
-        if isinstance(value, dict):
-            value = value.get("__value__")
-        if isinstance(value, str):
-            return _syntax_loras(value)
-        if not isinstance(value, list):
-            return []
-        loras: list[ResourceRef] = []
-        for item in value:
-            if not isinstance(item, dict) or item.get("active", True) is False:
-                continue
-            name = item.get("name")
-            if not isinstance(name, str) or not name.strip():
-                continue
-            strength = as_float(item.get("strength"))
-            clip = as_float(item.get("clipStrength"))
-            strength = 1.0 if strength is None else strength
-            loras.append(_lora(name, strength, strength if clip is None else clip))
-        return loras
-
-    def _power_loras(self, inputs: dict[str, Any]) -> list[ResourceRef]:
-        slots: list[tuple[int, dict[str, Any]]] = []
-        for key, value in inputs.items():
-            match = _POWER_LORA_RE.match(key) if isinstance(key, str) else None
-            if match and isinstance(value, dict) and "lora" in value:
-                slots.append((int(match.group(1)), value))
-        loras: list[ResourceRef] = []
-        for _, slot in sorted(slots, key=lambda item: item[0]):
-            name = slot.get("lora")
-            if slot.get("on", True) is False or not isinstance(name, str) or name.strip().lower() in ("", "none"):
-                continue
-            strength = as_float(slot.get("strength"))
-            strength = 1.0 if strength is None else strength
-            clip = as_float(slot.get("strengthTwo"))
-            loras.append(_lora(name, strength, strength if clip is None else clip))
-        return loras
-
-    def _indexed_loras(self, inputs: dict[str, Any]) -> list[ResourceRef]:
-        """Stacker nodes (``lora_name_1``, ``model_weight_1``, ``switch_1``...) of common node packs."""
-        indices = sorted(
-            int(match.group(1))
-            for key in inputs
-            if isinstance(key, str) and (match := _INDEXED_LORA_RE.match(key))
-        )
-        count = as_int(self.scalar(inputs.get("lora_count"), "lora_count"))
-        loras: list[ResourceRef] = []
-        for index in indices:
-            if count is not None and index > count:
-                continue
-            name = self.text(inputs.get(f"lora_name_{index}"))
-            switch = self.scalar(inputs.get(f"switch_{index}"), f"switch_{index}")
-            if switch is not None and str(switch).strip().lower() not in ("on", "true", "1"):
-                continue
-            if not name or name.strip().lower() in ("", "none"):
-                continue
-            model_keys = (f"model_weight_{index}", f"model_str_{index}", f"lora_wt_{index}", f"strength_{index}")
-            clip_keys = (f"clip_weight_{index}", f"clip_str_{index}", f"lora_wt_{index}")
-            model = _first_number(self, inputs, model_keys)
-            clip = _first_number(self, inputs, clip_keys)
-            loras.append(_lora(name, 1.0 if model is None else model, clip))
-        return loras
-
-    def model_chain(self, value: Any) -> tuple[list[tuple[str, list[ResourceRef]]], ResourceRef | None]:
-        """Walk ``model`` links from a sampler to the loader: (loader id, LoRAs), the loader nearest the sampler
-        first (the order ComfyUI-Lora-Manager reports and ComfyUI's examples list them)."""
-        groups: list[tuple[str, list[ResourceRef]]] = []
-        checkpoint: ResourceRef | None = None
+    def model_chain(self, value: Any) -> tuple[list[str], ResourceRef | None]:
+        """Walk ``model`` links from a sampler to the loader: the node ids met, nearest the sampler first (the
+        order ComfyUI-Lora-Manager reports LoRAs in), and the checkpoint at the end."""
+        order: list[str] = []
         seen: set[str] = set()
         for _ in range(MAX_CHAIN):
             src = self.source(value)
@@ -335,35 +177,28 @@ class _Graph:
                 break
             node = src[0]
             seen.add(node.id)
+            order.append(node.id)
             if self.is_checkpoint_loader(node):
-                checkpoint = self.checkpoint_of(node)
-                break
-            loras = self.loras_of(node)
-            if loras:
-                groups.append((node.id, loras))
-            value = _next_model_link(node.inputs)
-        return groups, checkpoint
+                return order, self.checkpoint_of(node)
+            value = _next_link(node, self.values, "model")
+        return order, None
 
     # -- samplers -------------------------------------------------------------------------------------------
 
-    def samplers(self) -> list[_Node]:
-        return [node for node in self.nodes.values() if _is_sampler(node)]
-
-    def upstream_ids(self, node: _Node, budget: list[int]) -> set[str]:
+    def upstream_ids(self, node: Node, budget: list[int]) -> set[str]:
         """Ids of every node feeding ``node`` (bounded by a shared visit budget)."""
         found: set[str] = set()
         stack = [node]
         while stack and budget[0] > 0:
             current = stack.pop()
             budget[0] -= 1
-            for value in current.inputs.values():
-                src = self.source(value)
-                if src is not None and src[0].id not in found:
-                    found.add(src[0].id)
-                    stack.append(src[0])
+            for _key, (source, _slot) in self.graph.links(current):
+                if source.id not in found:
+                    found.add(source.id)
+                    stack.append(source)
         return found
 
-    def aux_nodes(self, sampler: _Node) -> list[_Node]:
+    def aux_nodes(self, sampler: Node) -> list[Node]:
         nodes = []
         for key in _AUX_KEYS:
             src = self.source(sampler.inputs.get(key))
@@ -371,19 +206,19 @@ class _Graph:
                 nodes.append(src[0])
         return nodes
 
-    def lookup(self, sampler: _Node, aux: list[_Node], keys: tuple[str, ...]) -> Any:
+    def lookup(self, sampler: Node, aux: list[Node], keys: tuple[str, ...]) -> Any:
         for node in (sampler, *aux):
             for key in keys:
                 if key in node.inputs:
-                    value = self.scalar(node.inputs[key], key)
+                    value = self.values.scalar(node.inputs[key], key)
                     if value is not None:
                         return value
         return None
 
-    def link_of(self, sampler: _Node, aux: list[_Node], keys: tuple[str, ...]) -> Any:
+    def link_of(self, sampler: Node, aux: list[Node], keys: tuple[str, ...]) -> Any:
         for node in (sampler, *aux):
             for key in keys:
-                if _is_link(node.inputs.get(key)):
+                if is_link(node.inputs.get(key)):
                     return node.inputs[key]
         return None
 
@@ -396,58 +231,43 @@ class _Graph:
             node = src[0]
             seen.add(node.id)
             if "width" in node.inputs and "height" in node.inputs:
-                width = as_int(self.scalar(node.inputs["width"], "width"))
-                height = as_int(self.scalar(node.inputs["height"], "height"))
+                width = as_int(self.values.scalar(node.inputs["width"], "width"))
+                height = as_int(self.values.scalar(node.inputs["height"], "height"))
                 if width and height and width > 0 and height > 0:
                     return width, height
                 return None
-            value = next((node.inputs[key] for key in _LATENT_KEYS if _is_link(node.inputs.get(key))), None)
+            choice = choose(node, self.values.read)
+            if choice is not None:
+                value = node.inputs[choice.selected[0]] if choice.selected else None
+                continue
+            value = next((node.inputs[key] for key in _LATENT_KEYS if is_link(node.inputs.get(key))), None)
         return None
 
 
-def _first_number(graph: _Graph, inputs: dict[str, Any], keys: tuple[str, ...]) -> float | None:
-    for key in keys:
-        if key in inputs:
-            number = as_float(graph.scalar(inputs[key], key))
-            if number is not None:
-                return number
-    return None
-
-
-def _lora(name: str, model: float, clip: float | None) -> ResourceRef:
-    return ResourceRef(kind="lora", name=name, file_name=file_stem(name), strength_model=model, strength_clip=clip)
-
-
-def _syntax_loras(text: str) -> list[ResourceRef]:
-    return [_lora(e.name, e.model_strength, e.clip_strength) for e in parse_lora_syntax(text)]
-
-
-def _next_model_link(inputs: dict[str, Any]) -> Any:
-    if _is_link(inputs.get("model")):
-        return inputs["model"]
-    for key, value in inputs.items():
-        if isinstance(key, str) and "model" in key.lower() and _is_link(value):
+def _next_link(node: Node, values: GraphValues, kind: str) -> Any:
+    """The input a chain of ``kind`` (model, clip) goes on through: the picked branch of a switch."""
+    choice = choose(node, values.read)
+    if choice is not None:
+        return node.inputs[choice.selected[0]] if choice.selected else None
+    if is_link(node.inputs.get(kind)):
+        return node.inputs[kind]
+    for key, value in node.inputs.items():
+        if isinstance(key, str) and kind in key.lower() and is_link(value):
             return value
     return None
 
 
-def _is_sampler(node: _Node) -> bool:
-    if node.class_type in SAMPLER_CLASSES:
-        return True
-    inputs = node.inputs
-    has_latent = any(key in inputs for key in _LATENT_KEYS)
-    return has_latent and (("model" in inputs and "positive" in inputs) or "guider" in inputs)
+def _sort_key(node_id: str) -> tuple[int, ...]:
+    parts = node_id.split(":")
+    if all(part.isdecimal() for part in parts):
+        return (0, *(int(part) for part in parts))
+    return (1, len(node_id))
 
 
-def _sort_key(node_id: str) -> tuple[int, int | str]:
-    number = as_int(node_id) if node_id.isdecimal() else None
-    return (0, number) if number is not None else (1, node_id)
-
-
-def _order_samplers(graph: _Graph, samplers: list[_Node]) -> list[_Node]:
+def _order_samplers(reader: _Reader, samplers: list[Node]) -> list[Node]:
     """First-pass sampler first, then the samplers fed by it (hires fix, refiner); unrelated ones dropped."""
     budget = [MAX_VISITS]
-    upstream = {node.id: graph.upstream_ids(node, budget) for node in samplers}
+    upstream = {node.id: reader.upstream_ids(node, budget) for node in samplers}
     ids = {node.id for node in samplers}
     by_id = sorted(samplers, key=lambda node: _sort_key(node.id))
     first_pass = [node for node in by_id if not (upstream[node.id] & (ids - {node.id}))]
@@ -456,62 +276,145 @@ def _order_samplers(graph: _Graph, samplers: list[_Node]) -> list[_Node]:
     return [primary, *later]
 
 
+# -- LoRAs ---------------------------------------------------------------------------------------------------
+
+def _applied(read: LoraRead, slots: set[int]) -> tuple[list[ResourceRef], str]:
+    """The LoRAs of a used node that changed what its used outputs carry, and which outputs those are."""
+    model_on = MODEL_SLOT in slots or ROOT_SLOT in slots
+    clip_on = CLIP_SLOT in slots
+    if read.carrier == "model_clip":
+        used = "its MODEL and CLIP outputs are used" if model_on and clip_on else \
+            "its MODEL output is used" if model_on else \
+            "only its CLIP output is used (a text encoder reads it)" if clip_on else ""
+        refs = [ref for ref in read.refs
+                if (model_on and ref.strength_model != 0)
+                or (clip_on and (ref.strength_model if ref.strength_clip is None else ref.strength_clip) != 0)]
+        return refs, used
+    if read.carrier == "model":
+        return ([ref for ref in read.refs if ref.strength_model != 0] if model_on else []), "its MODEL output is used"
+    refs = [ref for ref in read.refs if ref.strength_model != 0 or (ref.strength_clip or 0) != 0]
+    return (refs if model_on else []), "its LoRA list is applied by the node it feeds"
+
+
+def _judge(nodes: list[Node], known: bool, flow: Flow, used: str) -> tuple[str, str]:
+    """Confidence and reason for a LoRA applied by ``nodes`` (one node, or several applying the same LoRA at the
+    same strengths, as repeated subgraphs do)."""
+    first = nodes[0]
+    where = f"{first.class_type} node {first.id}" + (f" (and {len(nodes) - 1} more)" if len(nodes) > 1 else "")
+    reason = f"{where}: {used}"
+    if flow.fallback:
+        return INFERRED, reason + "; no output node was recognised, so the last samplers were taken as outputs"
+    if not any(node.id in flow.certain for node in nodes):
+        return AMBIGUOUS, f"{where} is {flow.doubt.get(first.id, 'behind an undecided switch')}"
+    reach = set().union(*(flow.reach.get(node.id, set()) for node in nodes))
+    if len(flow.outputs) > 1 and not set(flow.outputs) <= reach:
+        fed = ", ".join(sorted(reach & set(flow.outputs), key=_sort_key)) or "none"
+        return AMBIGUOUS, reason + f"; it feeds only some of the saved outputs ({fed} of " \
+                                   f"{', '.join(sorted(flow.outputs, key=_sort_key))})"
+    if not known or any(node.class_type in _INFERRED_CLASSES for node in nodes):
+        return INFERRED, reason + "; read from a node whose LoRA inputs are guessed from their names"
+    return EXACT, reason
+
+
+def _collect_loras(graph: PromptGraph, values: GraphValues, flow: Flow, chain_order: list[str]) -> list[ResourceRef]:
+    reads: dict[str, LoraRead] = {}
+    for node_id in flow.used:
+        read = read_loras(graph.nodes[node_id], values)
+        if read is not None:
+            reads[node_id] = read
+    emitted: set[str] = set()
+    groups: dict[tuple[Any, ...], tuple[ResourceRef, list[Node], bool, str]] = {}
+
+    def emit(node_id: str, depth: int = 0) -> None:
+        if node_id in emitted or depth > MAX_DEPTH:
+            return
+        emitted.add(node_id)
+        node = graph.nodes[node_id]
+        for key in stack_inputs(node):
+            source = graph.source(node.inputs[key])
+            if source is not None and source[0].id in reads:
+                emit(source[0].id, depth + 1)
+        read = reads.get(node_id)
+        if read is None:
+            return
+        refs, used = _applied(read, flow.used.get(node_id, set()))
+        for ref in refs:
+            key = (match_key(ref.file_name or ref.name), ref.strength_model, ref.strength_clip)
+            if key in groups:
+                groups[key][1].append(node)
+            elif len(groups) < MAX_LORAS:
+                groups[key] = (ref, [node], read.known, used)
+
+    for node_id in chain_order:
+        if node_id in reads:
+            emit(node_id)
+    for node_id in sorted(reads, key=_sort_key):
+        emit(node_id)
+    loras: list[ResourceRef] = []
+    for ref, nodes, known, used in groups.values():
+        ref.node_id = nodes[0].id
+        ref.confidence, ref.reason = _judge(nodes, known, flow, used)
+        loras.append(ref)
+    return loras
+
+
 def read_prompt_graph(prompt: dict, output_node: str | None = None) -> ParsedGeneration:
     """Parse an API-format prompt graph; an unusable graph gives an empty result, never an exception.
 
-    ``output_node`` (e.g. the id of the Save Image node doing the saving) limits the reading to the samplers
-    that feed that node, for graphs holding several independent generations.
+    ``output_node`` (e.g. the id of the Save Image node doing the saving) limits the reading to what feeds that
+    node, for graphs holding several independent generations.
     """
-    graph = _Graph(prompt)
+    graph = PromptGraph(prompt)
+    values = GraphValues(graph)
+    reader = _Reader(graph, values)
     result = ParsedGeneration(source_format=SOURCE_FORMAT)
-    samplers = graph.samplers()
-    target = graph.nodes.get(str(output_node)) if output_node is not None else None
-    if target is not None:
-        feeding = graph.upstream_ids(target, [MAX_VISITS])
-        samplers = [node for node in samplers if node.id in feeding or node.id == target.id]
-    if not samplers:
+    if not graph.nodes:
         return result
-    ordered = _order_samplers(graph, samplers)
-    primary = ordered[0]
-    aux = graph.aux_nodes(primary)
-    loader_ids: set[str] = set()
-    for index, sampler in enumerate(ordered):
+    flow = analyse_flow(graph, values, str(output_node) if output_node is not None else None)
+    samplers = [node for node in graph.nodes.values() if is_sampler(node) and node.id in flow.used]
+    chain_order: list[str] = []
+    ordered = _order_samplers(reader, samplers) if samplers else []
+    for sampler in ordered:
         # SamplerCustomAdvanced has no model input: its guider node carries the model link.
-        sampler_aux = aux if index == 0 else graph.aux_nodes(sampler)
-        groups, checkpoint = graph.model_chain(graph.link_of(sampler, sampler_aux, ("model",)))
-        for loader_id, loras in groups:
-            if loader_id not in loader_ids:
-                loader_ids.add(loader_id)
-                result.loras.extend(loras)
+        order, checkpoint = reader.model_chain(reader.link_of(sampler, reader.aux_nodes(sampler), ("model",)))
+        chain_order.extend(order)
         if result.checkpoint is None and checkpoint is not None:
             result.checkpoint = checkpoint
-
+    result.loras = _collect_loras(graph, values, flow, chain_order)
+    if not ordered:
+        return result
+    primary = ordered[0]
+    aux = reader.aux_nodes(primary)
     params: dict[str, Any] = {
-        "seed": graph.lookup(primary, aux, ("seed", "noise_seed")),
-        "steps": graph.lookup(primary, aux, ("steps",)),
-        "cfg_scale": graph.lookup(primary, aux, ("cfg",)),
-        "sampler": graph.lookup(primary, aux, ("sampler_name",)),
-        "scheduler": graph.lookup(primary, aux, ("scheduler",)),
-        "denoising_strength": graph.lookup(primary, aux, ("denoise",)),
+        "seed": reader.lookup(primary, aux, ("seed", "noise_seed")),
+        "steps": reader.lookup(primary, aux, ("steps",)),
+        "cfg_scale": reader.lookup(primary, aux, ("cfg",)),
+        "sampler": reader.lookup(primary, aux, ("sampler_name",)),
+        "scheduler": reader.lookup(primary, aux, ("scheduler",)),
+        "denoising_strength": reader.lookup(primary, aux, ("denoise",)),
     }
-    encoders: list[_Node] = []
-    positive = graph.cond_text(graph.link_of(primary, aux, ("positive", "conditioning")), encoders, set())
-    negative = graph.cond_text(graph.link_of(primary, aux, ("negative",)), [], set())
+    encoders: list[Node] = []
+    positive = reader.cond_text(reader.link_of(primary, aux, ("positive", "conditioning")), encoders, set())
+    negative = reader.cond_text(reader.link_of(primary, aux, ("negative",)), [], set())
     if positive is not None:
-        tagged = _syntax_loras(positive)
+        tagged = syntax_loras(positive)
         if tagged:
+            encoder = encoders[0].id if encoders else None
+            for ref in tagged:
+                ref.node_id, ref.confidence = encoder, INFERRED
+                ref.reason = "named in the positive prompt as <lora:...>; applied by a node that reads the prompt"
             add_unique(result.loras, tagged)
             positive = strip_lora_syntax(positive)
         params["prompt"] = positive
     if negative is not None:
         params["negative_prompt"] = negative
     if encoders:
-        params["clip_skip"] = graph.clip_skip(encoders[0])
-    size = graph.latent_size(graph.link_of(primary, aux, ("latent_image",)))
+        params["clip_skip"] = reader.clip_skip(encoders[0])
+    size = reader.latent_size(reader.link_of(primary, aux, ("latent_image",)))
     if size:
         params["width"], params["height"] = size
     result.gen_params = normalise_gen_params(params)
     result.raw = {"sampler_class": primary.class_type}
-    if graph.guidance is not None:
-        result.raw["guidance"] = graph.guidance
+    if reader.guidance is not None:
+        result.raw["guidance"] = reader.guidance
     return result

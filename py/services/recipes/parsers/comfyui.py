@@ -2,7 +2,9 @@
 
 Why convert the UI graph: images re-saved by other tools often keep only ``workflow``; turning it into the API
 shape lets one reader (``comfy_graph``) serve both. Muted nodes vanish, bypassed nodes pass their input through,
-reroutes, primitives and Set/Get pairs are resolved, and subgraph instances are expanded.
+reroutes, primitives and Set/Get pairs are resolved, and subgraph instances are expanded with the values their
+promoted widgets hold (``subgraph_widgets``). Backend nodes (switches, ``PrimitiveBoolean``...) stay nodes: the
+graph reader evaluates them.
 """
 from __future__ import annotations
 
@@ -12,7 +14,9 @@ from typing import Any, Callable
 
 from ._util import load_json
 from .comfy_graph import read_prompt_graph
+from .enrich import enrich_from_text
 from .model import ParsedGeneration
+from .subgraph_widgets import HostValues, host_values
 
 logger = logging.getLogger(__name__)
 
@@ -70,6 +74,9 @@ WIDGET_NAMES: dict[str, tuple[str, ...]] = {
     "PrimitiveStringMultiline": ("value",),
     "PrimitiveInt": ("value", _CONTROL),
     "PrimitiveFloat": ("value",),
+    "PrimitiveBoolean": ("value",),
+    "ComfySwitchNode": ("switch",),
+    "ComfySoftSwitchNode": ("switch",),
     "SaveImage": ("filename_prefix",),
 }
 _PASS_THROUGH_TYPES = {"Reroute", "Reroute (rgthree)"}
@@ -100,6 +107,7 @@ class _UINode:
     outputs: list[dict[str, Any]]
     widgets: Any
     graph: "_UIGraph"
+    properties: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -113,6 +121,8 @@ class _UIGraph:
     instance: _UINode | None = None
     inner: dict[str, "_UIGraph"] = field(default_factory=dict)  # instance node id -> expanded graph
     exits: dict[int, str] = field(default_factory=dict)  # subgraph output slot -> id of the link feeding it
+    input_names: list[str] = field(default_factory=list)  # the subgraph's inputs, by slot
+    host: HostValues = field(default_factory=HostValues)  # values the instance holds for its inner widgets
 
 
 def _parse_links(raw: Any) -> dict[str, _Link]:
@@ -158,7 +168,7 @@ class _Converter:
 
     def _build(
         self, data: dict[str, Any], prefix: str, parent: _UIGraph | None, instance: _UINode | None,
-        stack: tuple[str, ...],
+        stack: tuple[str, ...], outer: dict[str, Any] | None = None,
     ) -> _UIGraph:
         key = instance.type if instance is not None else ""
         if key not in self._links:
@@ -170,6 +180,10 @@ class _Converter:
             self._links[key] = (links, exits)
         links, exits = self._links[key]
         graph = _UIGraph(prefix=prefix, links=links, exits=exits, parent=parent, instance=instance)
+        if instance is not None:
+            declared = data.get("inputs")
+            graph.input_names = [item.get("name") if isinstance(item, dict) and isinstance(item.get("name"), str)
+                                 else "" for item in (declared if isinstance(declared, list) else [])]
         nodes = data.get("nodes")
         for raw in nodes if isinstance(nodes, list) else []:
             if not isinstance(raw, dict) or self.count >= MAX_NODES:
@@ -187,12 +201,17 @@ class _Converter:
                 outputs=_slots(raw.get("outputs")),
                 widgets=raw.get("widgets_values"),
                 graph=graph,
+                properties=raw.get("properties") if isinstance(raw.get("properties"), dict) else {},
             )
             graph.nodes[node_id] = node
+        if instance is not None:
+            graph.host = host_values(instance.inputs, instance.widgets, instance.properties, _widget_inputs_of(graph))
+            graph.host.merge_outer(outer or {})
         for node in graph.nodes.values():
             sub = self.subgraphs.get(node.type)
             if sub is not None and node.type not in stack and len(stack) < MAX_SUBGRAPH_DEPTH:
-                graph.inner[node.id] = self._build(sub, f"{prefix}{node.id}:", graph, node, (*stack, node.type))
+                graph.inner[node.id] = self._build(sub, f"{prefix}{node.id}:", graph, node, (*stack, node.type),
+                                                   graph.host.widgets.get(node.id))
         return graph
 
     def _index_setters(self, graph: _UIGraph) -> None:
@@ -218,7 +237,11 @@ class _Converter:
             if link.origin == str(SUBGRAPH_INPUT_ID):
                 if graph.parent is None or graph.instance is None:
                     return None
-                slot = _slot(graph.instance.inputs, link.origin_slot)
+                name = graph.input_names[link.origin_slot] if 0 <= link.origin_slot < len(graph.input_names) else ""
+                slot = next((item for item in graph.instance.inputs if name and item.get("name") == name), None) \
+                    or _slot(graph.instance.inputs, link.origin_slot)
+                if (slot is None or slot.get("link") is None) and name in graph.host.inputs:
+                    return ("value", graph.host.inputs[name])
                 graph, key = graph.parent, _norm_id(slot.get("link")) if slot else None
                 continue
             node = graph.nodes.get(link.origin)
@@ -263,6 +286,9 @@ class _Converter:
             if node.mode in (MODE_MUTED, MODE_BYPASSED) or node.type in _VIRTUAL_TYPES:
                 continue
             inputs = _widget_inputs(node)
+            promoted = graph.host.widgets.get(node.id)
+            if promoted:
+                inputs.update({name: value for name, value in promoted.items() if name != _CONTROL})
             for slot in node.inputs:
                 name = slot.get("name")
                 if not isinstance(name, str) or slot.get("link") is None:
@@ -271,6 +297,27 @@ class _Converter:
                 if resolved is not None:
                     inputs[name] = resolved[1]
             out[f"{graph.prefix}{node.id}"] = {"class_type": node.type, "inputs": inputs}
+
+
+_WIDGET_TYPES = {"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"}
+
+
+def _widget_inputs_of(graph: _UIGraph) -> list[str]:
+    """The subgraph's inputs (in declared order) that feed an inner widget: those an instance holds values for."""
+    targets: dict[int, tuple[str, int]] = {}
+    for link in graph.links.values():
+        if link.origin == str(SUBGRAPH_INPUT_ID):
+            targets.setdefault(link.origin_slot, (link.target, link.target_slot))
+    names: list[str] = []
+    for index, name in enumerate(graph.input_names):
+        target = targets.get(index)
+        node = graph.nodes.get(target[0]) if target else None
+        slot = _slot(node.inputs, target[1]) if node and target else None
+        if slot is None:
+            continue
+        if isinstance(slot.get("widget"), dict) or slot.get("type") in _WIDGET_TYPES:
+            names.append(name)
+    return names
 
 
 _VIRTUAL_TYPES = {"PrimitiveNode", "GetNode", "SetNode", "Note", "MarkdownNote", *_PASS_THROUGH_TYPES}
@@ -383,7 +430,9 @@ def parse_comfyui_prompt(text: dict[str, str]) -> ParsedGeneration | None:
     if prompt is None:
         return None
     result = read_prompt_graph(prompt)
-    return result if result.has_content() else None
+    if not result.has_content():
+        return None
+    return enrich_from_text(result, text, _graph_json(text, "workflow"))
 
 
 def parse_comfyui_workflow(text: dict[str, str]) -> ParsedGeneration | None:
@@ -394,7 +443,7 @@ def parse_comfyui_workflow(text: dict[str, str]) -> ParsedGeneration | None:
     if not result.has_content():
         return None
     result.source_format = "comfyui-workflow"
-    return result
+    return enrich_from_text(result, text, workflow)
 
 
 def parse_comfyui(text: dict[str, str]) -> ParsedGeneration | None:

@@ -9,6 +9,9 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 ResourceKind = Literal["lora", "checkpoint", "embedding"]
+# How sure a parser is that a resource was used: read from a node proven to feed the image (or a tool's own
+# record), guessed (names, prompt tags, no output node), or kept although a switch or several outputs leave doubt.
+Confidence = Literal["exact", "inferred", "ambiguous"]
 
 # The only keys a ParsedGeneration.gen_params may hold (the recipe JSON "gen_params" vocabulary).
 GEN_PARAM_KEYS: tuple[str, ...] = (
@@ -46,6 +49,9 @@ class ResourceRef:
     model_version_id: int | None = None
     version_name: str | None = None
     model_name: str | None = None
+    confidence: Confidence = "exact"
+    node_id: str | None = None
+    reason: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -59,6 +65,9 @@ class ResourceRef:
             "model_version_id": self.model_version_id,
             "version_name": self.version_name,
             "model_name": self.model_name,
+            "confidence": self.confidence,
+            "node_id": self.node_id,
+            "reason": self.reason,
         }
 
 
