@@ -77,7 +77,7 @@ class Flow:
     outputs: list[str] = field(default_factory=list)
     roots: list[str] = field(default_factory=list)
     fallback: bool = False
-    undecided: list[list[tuple[str, int]]] = field(default_factory=list)  # branch sources of undecided switches
+    undecided: dict[str, list[tuple[str, int]]] = field(default_factory=dict)  # undecided switch -> branch sources
 
 
 def _roots(graph: PromptGraph, output_node: str | None) -> tuple[list[str], bool]:
@@ -142,8 +142,8 @@ class _Walker:
                 self.flow.reach.setdefault(node_id, set()).add(root)
             demanded = self.demanded(node, slot)
             branches = [self.graph.source(node.inputs[key]) for key, why in demanded if why]
-            if not doubt and len(branches) > 1:
-                self.flow.undecided.append([(src[0].id, src[1]) for src in branches if src is not None])
+            if len(branches) > 1:
+                self.flow.undecided[node_id] = [(src[0].id, src[1]) for src in branches if src is not None]
             for key, why in demanded:
                 source = self.graph.source(node.inputs[key])
                 if source is not None:
@@ -160,17 +160,25 @@ class _Walker:
             seen.add((node_id, slot))
             self.budget -= 1
             node = self.graph.nodes[node_id]
-            for key, _why in self.demanded(node, slot):
+            for key, why in self.demanded(node, slot):
                 source = self.graph.source(node.inputs[key])
-                if source is not None:
+                if source is not None and not why:
                     stack.append((source[0].id, source[1]))
         return {node_id for node_id, _ in seen}
 
     def settle_undecided(self) -> None:
-        """What every branch of an undecided switch needs ran whichever branch was taken."""
-        for branches in self.flow.undecided[:64]:
-            common = set.intersection(*(self.upstream(branch) for branch in branches)) if branches else set()
-            self.flow.certain |= common
+        """What every branch of a surely reached undecided switch needs (on decided paths) ran whichever branch
+        was taken; repeated, as that can make an inner undecided switch sure in turn."""
+        settled: set[str] = set()
+        for _ in range(64):
+            ready = [sid for sid in self.flow.undecided if sid in self.flow.certain and sid not in settled]
+            if not ready:
+                return
+            for switch_id in ready[:64]:
+                settled.add(switch_id)
+                branches = self.flow.undecided[switch_id]
+                common = set.intersection(*(self.upstream(branch) for branch in branches)) if branches else set()
+                self.flow.certain |= common
 
 
 def analyse_flow(graph: PromptGraph, values: GraphValues, output_node: str | None = None) -> Flow:

@@ -81,6 +81,10 @@ def _boolean_choice(node: Node, read: ValueReader) -> Choice | None:
         if control is None:
             return None
         branches = tuple(key for key in (on_true, on_false) if _present(node, key))
+        if len(branches) == 1:
+            # One branch connected: old ComfyUI and soft switches pass it on whatever the switch says, and a
+            # strict switch picking the missing side would have produced no image.
+            return Choice((control,), branches, True, f"only '{branches[0]}' is connected")
         value, known = read(node.inputs[control])
         flag = truth(value) if known else None
         if flag is None:
