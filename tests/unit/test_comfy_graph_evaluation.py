@@ -9,10 +9,9 @@ from __future__ import annotations
 import pytest
 
 from lora_manager.py.services.recipes.parsers import parse_image
-from support.comfy_workflows import (BYPASSED, MUTED, SUBGRAPH_IN, UIGraph, api_node, base_api, base_ui,
-                                     png_with_graph, subgraph_definition, webp_with_graph)
-
-LIGHTNING = "Qwen-Image-Lightning-8steps-V1.0.safetensors"
+from support.comfy_workflows import (BYPASSED, LIGHTNING, MUTED, SUBGRAPH_IN, UIGraph, api_node, base_api,
+                                     base_ui, lora_switch_block, png_with_graph, subgraph_definition,
+                                     webp_with_graph, workflow_with_block)
 
 
 def loras(result):
@@ -24,44 +23,6 @@ def names(result):
 
 
 # -- a subgraph whose promoted boolean switches a LoRA in and out ---------------------------------------------
-
-def lora_switch_block(uid: str = "sub-lightning", stale: bool = False) -> dict:
-    """Inner: LoraLoaderModelOnly 1; ComfySwitchNode 2 (on_false: the model as it came in, on_true: the LoRA);
-    PrimitiveBoolean 3 whose value is wired to the subgraph input ``value``; steps switch 4 between PrimitiveInts
-    5 (8 steps, LoRA) and 6 (20 steps). Inner widgets hold ``stale``, as a subgraph saved before the user flipped
-    the instance's toggle does."""
-    inner = UIGraph()
-    inner.add(1, "LoraLoaderModelOnly", [LIGHTNING, 1.0], inputs=[("model", "MODEL")], outputs=("MODEL",),
-              widget_inputs=[("lora_name", "COMBO")])
-    inner.add(2, "ComfySwitchNode", [stale], inputs=[("on_false", "MODEL"), ("on_true", "MODEL")],
-              widget_inputs=[("switch", "BOOLEAN")], outputs=("MODEL",))
-    inner.add(3, "PrimitiveBoolean", [stale], widget_inputs=[("value", "BOOLEAN")], outputs=("BOOLEAN",))
-    inner.add(4, "ComfySwitchNode", [stale], inputs=[("on_false", "INT"), ("on_true", "INT")],
-              widget_inputs=[("switch", "BOOLEAN")], outputs=("INT",))
-    inner.add(5, "PrimitiveInt", [8, "fixed"], outputs=("INT",))
-    inner.add(6, "PrimitiveInt", [20, "fixed"], outputs=("INT",))
-    inner.connect(SUBGRAPH_IN, 0, 1, "model").connect(SUBGRAPH_IN, 0, 2, "on_false").connect(1, 0, 2, "on_true")
-    inner.connect(SUBGRAPH_IN, 1, 3, "value").connect(3, 0, 2, "switch").connect(3, 0, 4, "switch")
-    inner.connect(6, 0, 4, "on_false").connect(5, 0, 4, "on_true")
-    return subgraph_definition(uid, inner, inputs=[("model", "MODEL"), ("value", "BOOLEAN")],
-                               outputs=[("MODEL", "MODEL"), ("INT", "INT")], exits=[(2, 0), (4, 0)])
-
-
-def workflow_with_block(value: bool | None, *, stale: bool | None = None, proxy: bool = False,
-                        linked_value: bool | None = None) -> dict:
-    stale = (not value) if stale is None else stale
-    graph = base_ui(UIGraph(), model_src=(50, 0))
-    graph.nodes[3]["inputs"].append({"name": "steps", "type": "INT", "link": None, "widget": {"name": "steps"}})
-    graph.add(50, "sub-lightning", [] if proxy or value is None else [value],
-              inputs=[("model", "MODEL")], widget_inputs=[] if proxy else [("value", "BOOLEAN")],
-              outputs=("MODEL", "INT"),
-              properties={"proxyWidgets": [["1", "lora_name"], ["3", "value"]]} if proxy else {})
-    graph.connect(4, 0, 50, "model").connect(50, 1, 3, "steps")
-    if linked_value is not None:
-        graph.add(60, "PrimitiveBoolean", [linked_value], widget_inputs=[("value", "BOOLEAN")], outputs=("BOOLEAN",))
-        graph.connect(60, 0, 50, "value")
-    return graph.data(definitions={"subgraphs": [lora_switch_block(stale=stale)]})
-
 
 @pytest.mark.parametrize("value", [True, False])
 def test_promoted_boolean_on_the_instance_decides(value):

@@ -74,6 +74,8 @@ class GraphValues:
 
     def _node_value(self, node: Node, key: str, budget: list[int], path: tuple[str, ...]) -> tuple[Any, bool]:
         inputs = node.inputs
+        if any(is_link(inputs.get(name)) for name in ("clip", "model")):
+            return _UNKNOWN  # generated at run time (a prompt enhancer), not held by the graph
 
         def sub(inner: Any, inner_key: str = key) -> tuple[Any, bool]:
             return self._read(inner, inner_key, budget, path)
