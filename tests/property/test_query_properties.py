@@ -247,3 +247,24 @@ def test_fuzzy_search_applies_after_the_other_filters():
     assert [r.file_name for r in everything.items] == ["portrait_film", "portrait_style", "portrit_detail"]
     favourites = run_query(projection, ListQuery(page_size=50, search="portrait", fuzzy=True, favorites_only=True))
     assert [r.file_name for r in favourites.items] == ["portrait_style", "portrit_detail"]
+
+
+fuzzy_names = st.text(alphabet="portaicyl_ -", min_size=1, max_size=12)
+
+
+@settings(max_examples=150, deadline=None)
+@given(names=st.lists(fuzzy_names, min_size=1, max_size=30), needle=st.lists(
+    st.text(alphabet="portaicyl", min_size=1, max_size=9), min_size=1, max_size=2).map(" ".join))
+def test_fuzzy_search_through_the_vocabulary_agrees_with_record_by_record(names, needle):
+    """The fast fuzzy path (close words from the library's vocabulary, candidates by text search) finds
+    exactly what comparing the query with every record's own words finds."""
+    from lora_manager.py.library.query import fuzzy_predicate
+
+    recs = [ModelRecord(file_path=f"/lib/{i}.safetensors", model_type="lora", root="/lib", folder="",
+                        file_name=name, extension=".safetensors", size=1, mtime_ns=i)
+            for i, name in enumerate(names)]
+    projection = ModelProjection(recs)
+    query = ListQuery(page_size=500, search=needle, fuzzy=True)
+    found = {r.file_path for r in run_query(projection, query).items}
+    reference = fuzzy_predicate(query)  # no vocabulary: the record-by-record comparison
+    assert found == {r.file_path for r in recs if reference(r)}
