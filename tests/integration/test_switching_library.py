@@ -6,28 +6,18 @@ restart too; every file of the install is byte- and mtime-identical afterwards.
 """
 from __future__ import annotations
 
-import asyncio
 import json
 from pathlib import Path
 from typing import Any
 
-from lora_manager.py.app import build_app
-from lora_manager.py.standalone_server import Options, prepare_context
-from support.anchor_install import build_anchor_install
-from support.fixtures import wait_idle
+from lora_manager.py.standalone_server import Options
+from support.anchor_install import build_anchor_install, serve_options
 from support.snap import scrub
 
 KEPT_FIELDS = ("file_name", "model_name", "folder", "base_model", "notes", "tags", "favorite", "preview_url",
                "preview_nsfw_level", "usage_tips", "from_civitai", "sha256", "sub_type")
 
 
-async def start(options: Options, aiohttp_client: Any) -> Any:
-    context = await asyncio.to_thread(prepare_context, options)
-    client = await aiohttp_client(build_app(context))
-    await wait_idle(context)
-    await context.components["recipes"].wait_ready()
-    client.lm_context = context
-    return client
 
 
 async def listing(client: Any, tmp: Path) -> dict[str, Any]:
@@ -49,7 +39,7 @@ async def test_an_existing_install_opens_intact_and_untouched(tmp_path, aiohttp_
     options = Options(data_dir=str(tmp_path / "data"))
     caplog.set_level("INFO")
 
-    first = await start(options, aiohttp_client)
+    first = await serve_options(options, aiohttp_client)
     assert first.lm_context.settings_store.imported_from == install.settings_path
     assert "Imported ComfyUI-Lora-Manager settings from" in caplog.text
     seen = await listing(first, tmp_path)
@@ -69,7 +59,7 @@ async def test_an_existing_install_opens_intact_and_untouched(tmp_path, aiohttp_
     assert preview.status == 200
     await first.close()
 
-    again = await start(options, aiohttp_client)  # a restart: warm start from the index
+    again = await serve_options(options, aiohttp_client)  # a restart: warm start from the index
     assert again.lm_context.settings_store.imported_from is None
     assert await listing(again, tmp_path) == seen
     await again.close()

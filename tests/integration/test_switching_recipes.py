@@ -7,28 +7,18 @@ at all the data folder is used.
 """
 from __future__ import annotations
 
-import asyncio
 import json
 from pathlib import Path
 from typing import Any
 
 from aiohttp import FormData
 
-from lora_manager.py.app import build_app
-from lora_manager.py.standalone_server import Options, prepare_context
-from support.anchor_install import build_anchor_install
-from support.fixtures import wait_idle
+from lora_manager.py.standalone_server import Options
+from support.anchor_install import build_anchor_install, serve_options
 from support.recipes import a1111_png, write_recipe
 from support.snap import scrub
 
 
-async def serve(options: Options, aiohttp_client: Any) -> Any:
-    context = await asyncio.to_thread(prepare_context, options)
-    client = await aiohttp_client(build_app(context))
-    await wait_idle(context)
-    await context.components["recipes"].wait_ready()
-    client.lm_context = context
-    return client
 
 
 async def recipe_ids(client: Any, **params: str) -> list[str]:
@@ -45,7 +35,7 @@ def upload(name: str) -> FormData:
 
 async def test_recipes_in_the_first_lora_root_are_listed_searched_and_added_to(tmp_path, aiohttp_client, snapshot):
     install = build_anchor_install(tmp_path)
-    client = await serve(Options(settings=str(install.settings_path), data_dir=str(tmp_path / "data")), aiohttp_client)
+    client = await serve_options(Options(settings=str(install.settings_path), data_dir=str(tmp_path / "data")), aiohttp_client)
     assert client.lm_context.recipes_dir == install.recipes
     assert await recipe_ids(client) == ["rcp-1", "rcp-2"]
     assert await recipe_ids(client, search="knight") == ["rcp-2"]
@@ -68,7 +58,7 @@ async def test_a_configured_recipes_path_is_honoured(tmp_path, aiohttp_client):
     doc = json.loads(install.settings_path.read_text())
     doc["libraries"]["comfyui"]["recipes_path"] = doc["recipes_path"] = str(elsewhere)
     install.settings_path.write_text(json.dumps(doc))
-    client = await serve(Options(settings=str(install.settings_path), data_dir=str(tmp_path / "data")), aiohttp_client)
+    client = await serve_options(Options(settings=str(install.settings_path), data_dir=str(tmp_path / "data")), aiohttp_client)
     assert await recipe_ids(client) == ["far-1"]
     resp = await client.post("/api/lm/recipes/save", data=upload("Also far"))
     assert Path((await resp.json())["json_path"]).parent == elsewhere
@@ -79,7 +69,7 @@ async def test_the_first_lora_root_is_the_alphabetical_first_as_there(tmp_path, 
     for folder in (zeta, alpha):
         folder.mkdir(parents=True)
     write_recipe(alpha / "recipes", "a-1", title="From alpha")
-    client = await serve(Options(data_dir=str(tmp_path / "data"), roots={"lora": [str(zeta), str(alpha)]}),
+    client = await serve_options(Options(data_dir=str(tmp_path / "data"), roots={"lora": [str(zeta), str(alpha)]}),
                          aiohttp_client)
     assert client.lm_context.recipes_dir == alpha / "recipes"
     assert await recipe_ids(client) == ["a-1"]
@@ -89,7 +79,7 @@ async def test_recipes_already_in_the_data_folder_stay_there(tmp_path, aiohttp_c
     loras = tmp_path / "loras"
     loras.mkdir()
     write_recipe(tmp_path / "data" / "recipes", "old-1", title="Kept here before")
-    client = await serve(Options(data_dir=str(tmp_path / "data"), roots={"lora": [str(loras)]}), aiohttp_client)
+    client = await serve_options(Options(data_dir=str(tmp_path / "data"), roots={"lora": [str(loras)]}), aiohttp_client)
     assert await recipe_ids(client) == ["old-1"]
     assert not (loras / "recipes").exists()
 
@@ -97,7 +87,7 @@ async def test_recipes_already_in_the_data_folder_stay_there(tmp_path, aiohttp_c
 async def test_without_any_lora_root_the_data_folder_is_used(tmp_path, aiohttp_client):
     empty = tmp_path / "settings.json"
     empty.write_text(json.dumps({"version": 1, "libraries": {"default": {"roots": {}}}}))
-    client = await serve(Options(settings=str(empty), data_dir=str(tmp_path / "data")), aiohttp_client)
+    client = await serve_options(Options(settings=str(empty), data_dir=str(tmp_path / "data")), aiohttp_client)
     assert client.lm_context.recipes_dir == tmp_path / "data" / "recipes"
     resp = await client.post("/api/lm/recipes/save", data=upload("Homeless"))
     assert Path((await resp.json())["json_path"]).parent == tmp_path / "data" / "recipes"

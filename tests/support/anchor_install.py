@@ -4,6 +4,7 @@ its Lora/Checkpoint/Embedding subclasses), a ``.civitai.info``-only model, previ
 ``<first LoRA root>/recipes``, and its settings file in the current shape."""
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import os
@@ -11,7 +12,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lora_manager.py.app import build_app
 from lora_manager.py.library.safetensors import write_safetensors_header
+from lora_manager.py.standalone_server import Options, prepare_context
+from support.fixtures import wait_idle
 from support.library import lora_tensors, write_image
 from support.recipes import write_recipe
 
@@ -170,3 +174,14 @@ def build_anchor_install(tmp: Path, *, config_dir: Path | None = None) -> Anchor
     install.settings_path.write_text(json.dumps(install.settings, indent=2), encoding="utf-8")
     os.utime(install.settings_path, ns=(1700000000_000_000_000, 1700000000_000_000_000))
     return install
+
+
+async def serve_options(options: Options, aiohttp_client: Any) -> Any:
+    """The standalone server's context for ``options``, served by the test client once scans and the recipe
+    index are done."""
+    context = await asyncio.to_thread(prepare_context, options)
+    client = await aiohttp_client(build_app(context))
+    await wait_idle(context)
+    await context.components["recipes"].wait_ready()
+    client.lm_context = context
+    return client
