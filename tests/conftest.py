@@ -33,3 +33,11 @@ def _load_root_package() -> None:
 _load_root_package()
 
 pytest_plugins = ["support.fixtures"]
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:  # noqa: ANN001 - pytest's hook
+    """Tests run in a random order (pytest-randomly); its seed is printed on every run, ``-q`` included (where
+    pytest hides the header), so an order-dependent failure can be replayed with ``--randomly-seed=N``."""
+    seed = getattr(config.option, "randomly_seed", None)
+    if config.pluginmanager.hasplugin("randomly") and isinstance(seed, int):
+        terminalreporter.write_line(f"random order: replay with --randomly-seed={seed}")

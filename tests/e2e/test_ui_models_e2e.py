@@ -75,8 +75,9 @@ def test_sort_by_name_descending(small_server, page):
     page.wait_for_function("document.querySelector('.model-card .card-name')?.textContent === 'Zebra Stripes'")
 
 
-def test_details_edit_persists_to_the_sidecar(small_server, page):
-    open_loras(page, small_server)
+def test_details_edit_persists_to_the_sidecar(fresh_server, page):
+    """Edits the library: on its own server, so the shared one stays as every other test expects it."""
+    open_loras(page, fresh_server)
     page.click(".model-card[aria-label='Deep Forest']")
     modal = page.locator(".modal")
     assert modal.locator(".model-name-content").inner_text() == "Deep Forest"
@@ -94,7 +95,7 @@ def test_details_edit_persists_to_the_sidecar(small_server, page):
     page.wait_for_selector(".form-status.ok")
     assert modal.locator(".model-name-content").inner_text() == "Deep Forest Renamed"
 
-    sidecar = json.loads((small_server.library / "concepts" / "forest.metadata.json").read_text(encoding="utf-8"))
+    sidecar = json.loads((fresh_server.library / "concepts" / "forest.metadata.json").read_text(encoding="utf-8"))
     assert sidecar["model_name"] == "Deep Forest Renamed"
     assert sidecar["notes"] == "Works best at 0.6"
     assert sidecar["tags"] == ["landscape", "trees"]
@@ -168,9 +169,10 @@ def test_versions_tab_keeps_extension_hooks_and_shows_errors(small_server, page)
     tab.locator("[role='alert']").wait_for(timeout=20_000)
 
 
-def test_bulk_delete_then_undo(small_server, page):
-    lifecycle = small_server.library / "styles" / "oil_paint.safetensors"
-    open_loras(page, small_server)
+def test_bulk_delete_then_undo(fresh_server, page):
+    """Deletes (and restores) models: on its own server, so a failure half-way cannot change the shared one."""
+    lifecycle = fresh_server.library / "styles" / "oil_paint.safetensors"
+    open_loras(page, fresh_server)
     page.click(".model-card[aria-label='Oil Paint']", modifiers=["Control"])
     page.click(".model-card[aria-label='Old Wizard']", modifiers=["Control"])
     bar = page.locator(".bulk-bar")
@@ -182,7 +184,7 @@ def test_bulk_delete_then_undo(small_server, page):
     toast = page.locator(".toast", has_text="2 models deleted")
     toast.wait_for()
     assert not lifecycle.exists()
-    assert not (small_server.library / "characters" / "wizard.safetensors").exists()
+    assert not (fresh_server.library / "characters" / "wizard.safetensors").exists()
     page.wait_for_function("document.querySelector('#count').textContent === '8 models'")
     assert bar.is_hidden()
     toast.locator(".toast-action").click()

@@ -20,6 +20,7 @@ import pytest
 import yarl
 from hypothesis import HealthCheck, event, given, settings, strategies as st
 
+from lora_manager.py.library.atomic import is_leftover_temp
 from support.library import lm_sidecar, write_image, write_lora
 
 CLOSED_CIVITAI = "http://127.0.0.1:9"
@@ -66,7 +67,6 @@ FILE_MOVING_ROUTES = re.compile(
     r"/(delete|bulk-delete|rename|move_model|move_models_bulk|auto-organize|replace-preview|undo-delete"
     r"|delete-model-version)$")
 REMOTE_STATUSES = (502, 503, 504)
-ATOMIC_TEMP = re.compile(r"^\..+\.tmp$")
 
 
 class FuzzApp(dict):
@@ -326,7 +326,7 @@ def _library_files(app: dict[str, Any]) -> set[str]:
     env = app["env"]
     # The trash and the temporary files of atomic writes (a background job may be mid-write) do not count.
     return {f"{root.name}/{rel}" for root in (env.loras, env.checkpoints, env.embeddings)
-            for rel in _tree(root) if not rel.startswith(".lm-trash") and not ATOMIC_TEMP.match(Path(rel).name)}
+            for rel in _tree(root) if not rel.startswith(".lm-trash") and not is_leftover_temp(Path(rel).name)}
 
 
 def _snapshot(app: dict[str, Any]) -> dict[str, Any]:

@@ -3,8 +3,20 @@ from __future__ import annotations
 
 import gc
 import threading
+from typing import Iterator
+
+import pytest
 
 from lora_manager.py.library.gc_tuning import bulk_allocation, freeze_startup_heap, freeze_without_collecting
+
+
+@pytest.fixture(autouse=True)
+def _unfrozen_heap() -> Iterator[None]:
+    """Each test starts and ends with nothing frozen, so what it counts is its own doing, whatever ran before
+    (and later tests find the collector as a fresh process has it)."""
+    gc.unfreeze()
+    yield
+    gc.unfreeze()
 
 
 def test_bulk_allocation_pauses_collection_and_restores_it_even_when_nested_and_threaded():
@@ -27,9 +39,11 @@ def test_bulk_allocation_pauses_collection_and_restores_it_even_when_nested_and_
 
 def test_freezing_without_collecting_moves_live_objects_out_of_the_generations():
     before = gc.get_freeze_count()
-    data = [{"n": i} for i in range(1000)]
+    data = [[i] for i in range(1000)]  # lists are always tracked (a dict of ints may not be)
     freeze_without_collecting()
     assert gc.get_freeze_count() >= before + len(data)
+    first = data[0]
+    assert not any(o is first for o in gc.get_objects())  # moved out of the collector's generations
     assert gc.isenabled()
 
 
