@@ -22,18 +22,19 @@ def _write_library(env) -> None:
         write_lora(env.loras, f"group_{i % 3}/model_{i}.safetensors", family="sd15", sidecar=sidecar)
 
 
-async def _indexed_env(lib_env):
+async def _indexed_env(lib_env, closer):
+    """The library indexed by a normal start that has ended (closed by ``closer`` should it fail)."""
     _write_library(lib_env)
-    context = await asyncio.to_thread(lib_env.context)
+    context = closer(await asyncio.to_thread(lib_env.context))
     await context.start()
     await wait_idle(context)
     await context.close()
     return lib_env
 
 
-async def test_early_pages_equal_the_loaded_projection(lib_env):
-    env = await _indexed_env(lib_env)
-    context = await asyncio.to_thread(env.context)
+async def test_early_pages_equal_the_loaded_projection(lib_env, closer):
+    env = await _indexed_env(lib_env, closer)
+    context = closer(await asyncio.to_thread(env.context))
     await context.start(early=True)
     service = context.service("lora")
     queries = [ListQuery(page_size=7), ListQuery(page=3, page_size=7, descending=True),
@@ -54,9 +55,9 @@ async def test_early_pages_equal_the_loaded_projection(lib_env):
         await context.close()
 
 
-async def test_filtered_queries_wait_for_the_projection(lib_env):
-    env = await _indexed_env(lib_env)
-    context = await asyncio.to_thread(env.context)
+async def test_filtered_queries_wait_for_the_projection(lib_env, closer):
+    env = await _indexed_env(lib_env, closer)
+    context = closer(await asyncio.to_thread(env.context))
     await context.start(early=True)
     service = context.service("lora")
     try:
@@ -69,9 +70,10 @@ async def test_filtered_queries_wait_for_the_projection(lib_env):
         await context.close()
 
 
-async def test_rows_without_a_stored_name_key_wait_for_the_projection(lib_env):
-    env = await _indexed_env(lib_env)
-    context = await asyncio.to_thread(env.context)
+async def test_rows_without_a_stored_name_key_wait_for_the_projection(lib_env, closer):
+    env = await _indexed_env(lib_env, closer)
+    context = closer(await asyncio.to_thread(env.context))
+    closer.on_close(context.database.close)  # opened here on its own, before the context starts
     await context.database.open()
     await context.database.conn.execute("UPDATE models SET name_key = '' WHERE file_path LIKE '%model_5.%'")
     await context.database.conn.commit()
@@ -85,9 +87,10 @@ async def test_rows_without_a_stored_name_key_wait_for_the_projection(lib_env):
         await context.close()
 
 
-async def test_listing_over_http_is_the_same_during_and_after_an_early_start(lib_env, aiohttp_client, snapshot):
-    env = await _indexed_env(lib_env)
-    context = await asyncio.to_thread(env.context)
+async def test_listing_over_http_is_the_same_during_and_after_an_early_start(lib_env, aiohttp_client, snapshot,
+                                                                            closer):
+    env = await _indexed_env(lib_env, closer)
+    context = closer(await asyncio.to_thread(env.context))
     client = await aiohttp_client(build_app(context, early=True))
     first = await client.get("/api/lm/loras/list", params={"page_size": "5", "sort_by": "name"})
     body = await first.json()
@@ -118,9 +121,9 @@ class _StartsLater:
 
 
 async def test_requests_wait_for_the_start_and_time_out_with_a_clear_error(lib_env, aiohttp_client, monkeypatch,
-                                                                           snapshot):
-    env = await _indexed_env(lib_env)
-    context = await asyncio.to_thread(env.context)
+                                                                           snapshot, closer):
+    env = await _indexed_env(lib_env, closer)
+    context = closer(await asyncio.to_thread(env.context))
     late = _StartsLater()
     context.components["starts_later"] = late
     client = await aiohttp_client(build_app(context, early=True))
@@ -142,9 +145,9 @@ async def test_requests_wait_for_the_start_and_time_out_with_a_clear_error(lib_e
 
 
 @pytest.mark.parametrize("early", [True, False])
-async def test_close_during_an_early_start_stops_cleanly(lib_env, early):
-    env = await _indexed_env(lib_env)
-    context = await asyncio.to_thread(env.context)
+async def test_close_during_an_early_start_stops_cleanly(lib_env, early, closer):
+    env = await _indexed_env(lib_env, closer)
+    context = closer(await asyncio.to_thread(env.context))
     late = _StartsLater()
     context.components["starts_later"] = late
     if early:
@@ -161,9 +164,9 @@ async def test_close_during_an_early_start_stops_cleanly(lib_env, early):
         assert not context.fully_started.is_set()
 
 
-async def test_identity_reports_are_read_from_the_index_after_a_warm_start(lib_env, aiohttp_client):
-    env = await _indexed_env(lib_env)
-    context = await asyncio.to_thread(env.context)
+async def test_identity_reports_are_read_from_the_index_after_a_warm_start(lib_env, aiohttp_client, closer):
+    env = await _indexed_env(lib_env, closer)
+    context = closer(await asyncio.to_thread(env.context))
     client = await aiohttp_client(build_app(context))
     path = env.loras / "group_1" / "model_1.safetensors"
     record = context.service("lora").index.get(str(path).replace("\\", "/"))

@@ -195,7 +195,7 @@ async def test_edit_of_a_model_that_vanished_leaves_no_stray_sidecar(lib_env, ma
     assert not sidecar.exists()
 
 
-async def test_index_of_an_older_schema_is_migrated_and_kept(tmp_path):
+async def test_index_of_an_older_schema_is_migrated_and_kept(tmp_path, closer):
     import sqlite3
 
     from lora_manager.py.library.index import MIGRATIONS, LibraryDatabase
@@ -207,7 +207,7 @@ async def test_index_of_an_older_schema_is_migrated_and_kept(tmp_path):
     conn.execute("INSERT INTO meta (key, value) VALUES ('kept', 'yes')")
     conn.commit()
     conn.close()
-    database = LibraryDatabase(path)
+    database = closer(LibraryDatabase(path))
     await database.open()
     async with database.conn.execute("PRAGMA user_version") as cursor:
         assert (await cursor.fetchone())[0] == len(MIGRATIONS)
@@ -218,7 +218,7 @@ async def test_index_of_an_older_schema_is_migrated_and_kept(tmp_path):
     assert database.healed_from is None
 
 
-async def test_rows_of_a_version_1_index_get_their_network_type_and_keep_their_identity(tmp_path):
+async def test_rows_of_a_version_1_index_get_their_network_type_and_keep_their_identity(tmp_path, closer):
     import json
     import sqlite3
 
@@ -242,7 +242,7 @@ async def test_rows_of_a_version_1_index_get_their_network_type_and_keep_their_i
                  list(broken.values()))
     conn.commit()
     conn.close()
-    database = LibraryDatabase(path)
+    database = closer(LibraryDatabase(path))
     await database.open()
     index = ModelIndex(database, "lora")
     await index.load_in_thread()
@@ -258,11 +258,11 @@ async def test_rows_of_a_version_1_index_get_their_network_type_and_keep_their_i
     assert database.healed_from is None
 
 
-async def test_a_fresh_report_replaces_the_stored_one(tmp_path):
+async def test_a_fresh_report_replaces_the_stored_one(tmp_path, closer):
     from lora_manager.py.library.index import LibraryDatabase, ModelIndex
     from lora_manager.py.library.records import ModelRecord
 
-    database = LibraryDatabase(tmp_path / "fresh.sqlite")
+    database = closer(LibraryDatabase(tmp_path / "fresh.sqlite"))
     await database.open()
     index = ModelIndex(database, "lora")
     first = ModelRecord(file_path="/lib/c.safetensors", model_type="lora", root="/lib", folder="", file_name="c",

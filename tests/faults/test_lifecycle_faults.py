@@ -24,16 +24,16 @@ class Crash(BaseException):
 
 
 @pytest.fixture
-async def ctx(lib_env):
+async def ctx(lib_env, closer):
     loras = lib_env.loras
     write_lora(loras, "a/model.safetensors", sidecar=lm_sidecar("model", sha256="ab" * 32), preview=".preview.png")
     (loras / "a/model.civitai.info").write_text('{"id": 1}', encoding="utf-8")
     write_lora(loras, "b/other.safetensors", sidecar=lm_sidecar("other"))
     (loras / "target").mkdir()
-    context = await started_context(lib_env)
+    context = closer(await started_context(lib_env))
     context.env = lib_env
-    yield context
-    await context.close()
+    context.closer = closer  # contexts started again by ``restart`` are closed with it
+    return context
 
 
 def lifecycle(context):
@@ -162,9 +162,10 @@ async def test_file_vanishing_between_plan_and_move_rolls_back(ctx, monkeypatch)
 
 
 async def restart(context):
+    """The process dies and starts again: a fresh context on the same library, closed when the test ends."""
     await context.close()
-    fresh = await started_context(context.env)
-    fresh.env = context.env
+    fresh = context.closer(await started_context(context.env))
+    fresh.env, fresh.closer = context.env, context.closer
     return fresh
 
 
@@ -226,7 +227,7 @@ async def test_crash_mid_delete_and_mid_undo(ctx, monkeypatch):
         monkeypatch.setattr(fileops, "move_file", real_move)
         again = await restart(fresh)
     finally:
-        pass
+        await fresh.close()
     try:
         assert sorted(p.name for p in (ctx.env.loras / "a").iterdir()) == [
             "model.civitai.info", "model.metadata.json", "model.preview.png", "model.safetensors"]

@@ -81,7 +81,8 @@ async def test_vanished_lora_file_is_a_clear_error(lib_env, node_context, comfy_
         await asyncio.to_thread(LoraLoaderLM().load_loras, model=FakeModel("m"), text="<lora:plain:1>")
 
 
-async def test_corrupt_usage_database_is_set_aside_and_counts_come_back_from_the_index(lib_env, node_context):
+async def test_corrupt_usage_database_is_set_aside_and_counts_come_back_from_the_index(lib_env, node_context,
+                                                                                               closer):
     usage = node_context.components["usage"]
     loras = node_context.service("lora")
     record = next(r for r in loras.all_records() if r.file_name == "plain")
@@ -92,7 +93,7 @@ async def test_corrupt_usage_database_is_set_aside_and_counts_come_back_from_the
     for suffix in ("-wal", "-shm"):
         db.with_name(db.name + suffix).unlink(missing_ok=True)
     db.write_bytes(b"this is not a database" * 100)
-    fresh = UsageService(node_context)
+    fresh = closer(UsageService(node_context))
     await fresh.start()
     assert fresh.store.healed_from is not None and fresh.store.healed_from.exists()
     assert (await asyncio.to_thread(fresh.store.counts)) == {usage_key(record): 1}

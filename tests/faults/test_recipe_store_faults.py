@@ -17,18 +17,19 @@ from support.recipes import lm_recipe, plain_png, write_recipe
 
 
 def make_store(tmp_path: Path) -> RecipeStore:
+    """A store on tmp_path; tests pass it through ``closer`` so it is closed whatever the outcome."""
     return RecipeStore(tmp_path / "recipes", tmp_path / "cache" / "recipes.sqlite")
 
 
-async def test_corrupt_cache_file_is_set_aside_and_rebuilt(tmp_path):
+async def test_corrupt_cache_file_is_set_aside_and_rebuilt(tmp_path, closer):
     write_recipe(tmp_path / "recipes", "r1")
-    store = make_store(tmp_path)
+    store = closer(make_store(tmp_path))
     await store.open()
     await store.sweep()
     await store.close()
     cache_file = tmp_path / "cache" / "recipes.sqlite"
     cache_file.write_bytes(b"this is not a database" * 100)
-    healed = make_store(tmp_path)
+    healed = closer(make_store(tmp_path))
     assert await healed.open() == 0
     assert healed.cache.healed_from is not None and healed.cache.healed_from.exists()
     assert not healed.index_ready
@@ -37,9 +38,9 @@ async def test_corrupt_cache_file_is_set_aside_and_rebuilt(tmp_path):
     await healed.close()
 
 
-async def test_damaged_rows_are_healed_on_load(tmp_path):
+async def test_damaged_rows_are_healed_on_load(tmp_path, closer):
     write_recipe(tmp_path / "recipes", "r1")
-    store = make_store(tmp_path)
+    store = closer(make_store(tmp_path))
     await store.open()
     await store.sweep()
     await store.close()
@@ -47,7 +48,7 @@ async def test_damaged_rows_are_healed_on_load(tmp_path):
     conn.execute("UPDATE recipes SET data = '{not json'")
     conn.commit()
     conn.close()
-    again = make_store(tmp_path)
+    again = closer(make_store(tmp_path))
     assert await again.open() == 0  # the bad row is dropped, never served
     await again.sweep()
     assert list(again.entries) == ["r1"]
@@ -59,13 +60,13 @@ def sqlite3_connect(path):
     return sqlite3.connect(path)
 
 
-async def test_corrupt_recipe_json_is_rebuilt_from_its_image(tmp_path):
+async def test_corrupt_recipe_json_is_rebuilt_from_its_image(tmp_path, closer):
     root = tmp_path / "recipes"
     recipe = lm_recipe("r1", root / "r1.webp", title="Embedded title")
     root.mkdir(parents=True)
     (root / "r1.webp").write_bytes(encode_recipe_webp(plain_png(), recipe))
     (root / "r1.recipe.json").write_text('{"id": "r1", "title": "trunc', encoding="utf-8")
-    store = make_store(tmp_path)
+    store = closer(make_store(tmp_path))
     await store.open()
     summary = await store.sweep()
     assert summary.healed == 1
@@ -75,13 +76,13 @@ async def test_corrupt_recipe_json_is_rebuilt_from_its_image(tmp_path):
     assert [p.name for p in root.iterdir() if ".corrupt-" in p.name]  # the bad bytes are kept aside
 
 
-async def test_corrupt_recipe_without_embedded_recipe_is_skipped(tmp_path):
+async def test_corrupt_recipe_without_embedded_recipe_is_skipped(tmp_path, closer):
     root = tmp_path / "recipes"
     write_recipe(root, "good")
     write_recipe(root, "bad")
     (root / "bad.recipe.json").write_text("[1, 2", encoding="utf-8")
     (root / "list.recipe.json").write_text("[1, 2]", encoding="utf-8")
-    store = make_store(tmp_path)
+    store = closer(make_store(tmp_path))
     await store.open()
     summary = await store.sweep()
     assert list(store.entries) == ["good"]
@@ -89,8 +90,8 @@ async def test_corrupt_recipe_without_embedded_recipe_is_skipped(tmp_path):
     assert (root / "bad.recipe.json").read_text() == "[1, 2"  # untouched: nothing lost
 
 
-async def test_disk_full_leaves_nothing_behind(tmp_path, monkeypatch):
-    store = make_store(tmp_path)
+async def test_disk_full_leaves_nothing_behind(tmp_path, monkeypatch, closer):
+    store = closer(make_store(tmp_path))
     await store.open()
     real = atomic.atomic_write_text
 
@@ -107,9 +108,9 @@ async def test_disk_full_leaves_nothing_behind(tmp_path, monkeypatch):
     assert store.entries == {} and store.cache.count() == 0
 
 
-async def test_update_write_failure_keeps_old_recipe(tmp_path, monkeypatch):
+async def test_update_write_failure_keeps_old_recipe(tmp_path, monkeypatch, closer):
     write_recipe(tmp_path / "recipes", "r1")
-    store = make_store(tmp_path)
+    store = closer(make_store(tmp_path))
     await store.open()
     await store.sweep()
     before = (tmp_path / "recipes" / "r1.recipe.json").read_text()
@@ -126,17 +127,17 @@ async def test_update_write_failure_keeps_old_recipe(tmp_path, monkeypatch):
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root ignores file permissions")
-async def test_unreadable_recipe_is_reported(tmp_path):
+async def test_unreadable_recipe_is_reported(tmp_path, closer):
     write_recipe(tmp_path / "recipes", "r1")
     (tmp_path / "recipes" / "r1.recipe.json").chmod(0)
-    store = make_store(tmp_path)
+    store = closer(make_store(tmp_path))
     await store.open()
     summary = await store.sweep()
     assert store.entries == {} and summary.problems
 
 
-async def test_parallel_saves_updates_deletes_and_reads(tmp_path):
-    store = make_store(tmp_path)
+async def test_parallel_saves_updates_deletes_and_reads(tmp_path, closer):
+    store = closer(make_store(tmp_path))
     await store.open()
     await store.sweep()
     image = encode_recipe_webp(plain_png(), None)
@@ -160,7 +161,7 @@ async def test_parallel_saves_updates_deletes_and_reads(tmp_path):
         await store.update(ids[19], {"title": "gone"})
     await store.close()
     # The cache and the files agree after all of it: a fresh start sees exactly the same recipes.
-    fresh = make_store(tmp_path)
+    fresh = closer(make_store(tmp_path))
     await fresh.open()
     cached = {i: e.title for i, e in fresh.entries.items()}
     summary = await fresh.sweep()
@@ -172,11 +173,11 @@ async def test_parallel_saves_updates_deletes_and_reads(tmp_path):
     assert sorted(await fresh.search_ids("edited", ["title"])) == sorted(ids[i] for i in range(12))
 
 
-async def test_cache_damaged_while_running_is_refilled_from_memory(tmp_path, monkeypatch):
+async def test_cache_damaged_while_running_is_refilled_from_memory(tmp_path, monkeypatch, closer):
     import sqlite3
 
     write_recipe(tmp_path / "recipes", "r1")
-    store = make_store(tmp_path)
+    store = closer(make_store(tmp_path))
     await store.open()
     await store.sweep()
     real_upsert = store.cache.upsert
@@ -193,6 +194,6 @@ async def test_cache_damaged_while_running_is_refilled_from_memory(tmp_path, mon
     entry = await store.add(lm_recipe("new", "", title="Added while damaged"), image, ".webp")
     assert store.cache.healed_from is not None
     await store.close()
-    warm = make_store(tmp_path)
+    warm = closer(make_store(tmp_path))
     assert await warm.open() == 2 and warm.index_ready
     assert await warm.search_ids("damaged", ["title"]) == {entry.id}

@@ -97,13 +97,15 @@ def test_fts_and_memory_search_agree(tmp_path_factory, titles, query_words):
 
     async def run() -> None:
         await store.open()
-        for n, title in enumerate(titles):
-            await store.add({"id": f"r{n}", "title": " ".join(title), "loras": []}, IMAGE, ".png")
-        await store.sweep()
-        query = " ".join(query_words)
-        fts = await store.search_ids(query, ["title"])
-        memory = {e.id for e in store.all() if memory_match(e, words(query), ["title"])}
-        await store.close()
+        try:
+            for n, title in enumerate(titles):
+                await store.add({"id": f"r{n}", "title": " ".join(title), "loras": []}, IMAGE, ".png")
+            await store.sweep()
+            query = " ".join(query_words)
+            fts = await store.search_ids(query, ["title"])
+            memory = {e.id for e in store.all() if memory_match(e, words(query), ["title"])}
+        finally:
+            await store.close()
         assert fts == memory
 
     asyncio.run(run())

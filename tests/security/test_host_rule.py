@@ -92,10 +92,10 @@ async def test_bound_to_all_interfaces_the_machine_address_and_name_are_served(l
     context = lib_env.context()
     runner = web.AppRunner(build_app(context))
     await runner.setup()
-    site = web.TCPSite(runner, "0.0.0.0", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]
-    try:
+    try:  # the runner's cleanup closes the context, whatever fails from here on
+        site = web.TCPSite(runner, "0.0.0.0", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]
         await wait_idle(context)
         async with aiohttp.ClientSession() as session:
             async def status(host: str, via: str = address) -> int:

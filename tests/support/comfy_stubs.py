@@ -84,10 +84,10 @@ async def node_context(lib_env: LibraryEnv) -> AsyncIterator[Any]:
     (``asyncio.to_thread``), as ComfyUI's execution thread does.
     """
     context = await asyncio.to_thread(lib_env.context)
-    await context.start()
-    await wait_idle(context)
-    runtime.bind(context, asyncio.get_running_loop())
     try:
+        await context.start()
+        await wait_idle(context)
+        runtime.bind(context, asyncio.get_running_loop())
         yield context
     finally:
         runtime.unbind()

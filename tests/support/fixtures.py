@@ -2,10 +2,13 @@
 from __future__ import annotations
 
 import asyncio
+import gc
+import inspect
 import json
+import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, AsyncIterator, Callable
+from typing import Any, AsyncIterator, Callable, Iterator, TypeVar
 
 import pytest
 from aiohttp import web
@@ -37,6 +40,92 @@ class LibraryEnv:
 
     def context(self) -> AppContext:
         return create_context(resolve_runtime_paths(None, str(self.data_dir), environ={}))
+
+
+T = TypeVar("T")
+
+
+class Closer:
+    """What a test opened (stores, databases, contexts, servers), closed last-opened first when the test ends,
+    whether it passed or not: a failing assertion never leaves a connection's thread keeping pytest alive.
+
+    ``closer(thing)`` registers ``thing.close`` and returns ``thing``; ``closer.on_close(fn)`` registers any
+    callable (sync or async). Closing twice must be harmless: tests may close early to reopen.
+    """
+
+    def __init__(self) -> None:
+        self._closers: list[Callable[[], Any]] = []
+
+    def __call__(self, thing: T) -> T:
+        self._closers.append(thing.close)  # type: ignore[attr-defined]
+        return thing
+
+    def on_close(self, fn: Callable[[], Any]) -> None:
+        self._closers.append(fn)
+
+    async def close_all(self) -> None:
+        failures: list[BaseException] = []
+        while self._closers:
+            fn = self._closers.pop()
+            try:
+                result = fn()
+                if inspect.isawaitable(result):
+                    await result
+            except Exception as exc:  # noqa: BLE001 - close the rest, then report the first failure
+                failures.append(exc)
+        if failures:
+            raise failures[0]
+
+
+@pytest.fixture
+async def closer() -> AsyncIterator[Closer]:
+    opened = Closer()
+    try:
+        yield opened
+    finally:
+        await opened.close_all()
+
+
+def _database_threads() -> set[threading.Thread]:
+    """Worker threads of open aiosqlite connections (not daemons: one left open keeps the process alive)."""
+    import aiosqlite.core
+
+    worker = aiosqlite.core._connection_worker_thread
+    return {t for t in threading.enumerate() if t.is_alive() and getattr(t, "_target", None) is worker}
+
+
+def _stop_database_threads(threads: set[threading.Thread]) -> None:
+    """Stop the connections behind leaked worker threads, so the run can still end."""
+    import aiosqlite
+
+    for conn in [o for o in gc.get_objects() if isinstance(o, aiosqlite.Connection)]:
+        if conn._thread in threads:
+            def close_and_stop(conn: Any = conn) -> Any:
+                if conn._connection is not None:
+                    conn._connection.close()
+                    conn._connection = None
+                return aiosqlite.core._STOP_RUNNING_SENTINEL
+
+            conn._running = False
+            conn._tx.put_nowait((None, close_and_stop))
+    for thread in threads:
+        thread.join(timeout=5)
+
+
+@pytest.fixture(autouse=True)
+def _no_database_left_open(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Every test closes what it opens (see ``closer``): a connection still open after the test's fixtures are
+    torn down fails the test by name, and is stopped so that the run is not left hanging."""
+    before = _database_threads()
+    yield
+    leaked = _database_threads() - before
+    for thread in leaked:
+        thread.join(timeout=1)  # a close already under way ends its thread a moment later
+    leaked = {t for t in leaked if t.is_alive()}
+    if leaked:
+        _stop_database_threads(leaked)
+        pytest.fail(f"{request.node.nodeid} left {len(leaked)} database connection(s) open: "
+                    "close them in a fixture (see support.fixtures.closer)", pytrace=False)
 
 
 @pytest.fixture(autouse=True)

@@ -83,7 +83,12 @@ def assert_index_matches_disk(context: Any, model_type: str, root: Path) -> None
 
 
 async def started_context(env: LibraryEnv) -> Any:
+    """A started context, idle; one whose start or first scan fails is closed before the error goes on."""
     context = await asyncio.to_thread(env.context)
-    await context.start()
-    await wait_idle(context)
+    try:
+        await context.start()
+        await wait_idle(context)
+    except BaseException:
+        await context.close()
+        raise
     return context

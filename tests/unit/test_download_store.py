@@ -7,14 +7,15 @@ import sqlite3
 from lora_manager.py.services.downloads.store import DownloadStore
 
 
-async def _store(tmp_path) -> DownloadStore:
-    store = DownloadStore(tmp_path / "db" / "downloads.sqlite")
+async def _store(tmp_path, closer) -> DownloadStore:
+    """An open store, closed by ``closer`` whatever the test's outcome."""
+    store = closer(DownloadStore(tmp_path / "db" / "downloads.sqlite"))
     await store.open()
     return store
 
 
-async def test_concurrent_completes_move_each_row_exactly_once(tmp_path):
-    store = await _store(tmp_path)
+async def test_concurrent_completes_move_each_row_exactly_once(tmp_path, closer):
+    store = await _store(tmp_path, closer)
     for n in range(20):
         await store.add_queue({"download_id": f"d{n}", "model_id": n})
     results = await asyncio.gather(*(store.complete(f"d{n % 20}", status="completed") for n in range(40)))
@@ -25,8 +26,8 @@ async def test_concurrent_completes_move_each_row_exactly_once(tmp_path):
     await store.close()
 
 
-async def test_version_memory_keeps_deleted_versions(tmp_path):
-    store = await _store(tmp_path)
+async def test_version_memory_keeps_deleted_versions(tmp_path, closer):
+    store = await _store(tmp_path, closer)
     await store.remember_version("lora", 11, model_id=1, file_path="/a.safetensors")
     await store.remember_version("checkpoint", 12, model_id=1, source="manual")
     assert (await store.version_memory(11)).downloaded is True
@@ -42,12 +43,12 @@ async def test_version_memory_keeps_deleted_versions(tmp_path):
     await store.close()
 
 
-async def test_a_store_from_a_newer_program_is_set_aside(tmp_path):
+async def test_a_store_from_a_newer_program_is_set_aside(tmp_path, closer):
     path = tmp_path / "db" / "downloads.sqlite"
     path.parent.mkdir()
     with sqlite3.connect(path) as db:
         db.execute("PRAGMA user_version=99")
-    store = DownloadStore(path)
+    store = closer(DownloadStore(path))
     await store.open()
     assert store.healed_from is not None and store.healed_from.exists()
     assert (await store.add_queue({"download_id": "x"}))["status"] == "queued"
@@ -55,8 +56,8 @@ async def test_a_store_from_a_newer_program_is_set_aside(tmp_path):
     await store.close()
 
 
-async def test_update_refuses_unknown_columns(tmp_path):
-    store = await _store(tmp_path)
+async def test_update_refuses_unknown_columns(tmp_path, closer):
+    store = await _store(tmp_path, closer)
     await store.add_queue({"download_id": "x"})
     try:
         await store.update_queue("x", nonsense=1)

@@ -20,18 +20,19 @@ def make_store(tmp_path: Path) -> RecipeStore:
     return RecipeStore(tmp_path / "recipes", tmp_path / "cache" / "recipes.sqlite")
 
 
-async def opened(tmp_path: Path, sweep: bool = True) -> RecipeStore:
-    store = make_store(tmp_path)
+async def opened(tmp_path: Path, closer, sweep: bool = True) -> RecipeStore:
+    """An open store (swept), closed by ``closer`` whatever the test's outcome."""
+    store = closer(make_store(tmp_path))
     await store.open()
     if sweep:
         await store.sweep()
     return store
 
 
-async def test_existing_folder_opens_as_it_is(tmp_path):
+async def test_existing_folder_opens_as_it_is(tmp_path, closer):
     write_recipe(tmp_path / "recipes", "r1")
     write_recipe(tmp_path / "recipes" / "sub" / "deeper", "r2", title="Deep")
-    store = await opened(tmp_path)
+    store = await opened(tmp_path, closer)
     assert sorted(store.entries) == ["r1", "r2"]
     assert store.get("r2").folder == "sub/deeper"
     assert store.get("r1").data["an_unknown_field"] == {"kept": True}
@@ -39,13 +40,13 @@ async def test_existing_folder_opens_as_it_is(tmp_path):
     await store.close()
 
 
-async def test_warm_start_serves_from_cache_before_any_file_is_read(tmp_path):
+async def test_warm_start_serves_from_cache_before_any_file_is_read(tmp_path, closer):
     write_recipe(tmp_path / "recipes", "r1")
-    store = await opened(tmp_path)
+    store = await opened(tmp_path, closer)
     await store.close()
     # Make the file unreadable as JSON: a warm start must not read it, only the sweep does.
     (tmp_path / "recipes" / "r1.recipe.json").write_text("{broken", encoding="utf-8")
-    warm = make_store(tmp_path)
+    warm = closer(make_store(tmp_path))
     assert await warm.open() == 1
     assert warm.get("r1").title == "Recipe r1" and warm.index_ready
     summary = await warm.sweep()
@@ -53,11 +54,11 @@ async def test_warm_start_serves_from_cache_before_any_file_is_read(tmp_path):
     await warm.close()
 
 
-async def test_sweep_adds_changes_and_removes(tmp_path):
+async def test_sweep_adds_changes_and_removes(tmp_path, closer):
     root = tmp_path / "recipes"
     write_recipe(root, "r1")
     write_recipe(root, "r2")
-    store = await opened(tmp_path)
+    store = await opened(tmp_path, closer)
     path = root / "r1.recipe.json"
     data = json.loads(path.read_text())
     data["title"] = "Changed outside"
@@ -74,16 +75,16 @@ async def test_sweep_adds_changes_and_removes(tmp_path):
     await store.close()
 
 
-async def test_duplicate_ids_keep_the_first(tmp_path):
+async def test_duplicate_ids_keep_the_first(tmp_path, closer):
     root = tmp_path / "recipes"
     write_recipe(root / "a", "same")
     write_recipe(root / "b", "same")
-    store = await opened(tmp_path)
+    store = await opened(tmp_path, closer)
     assert len(store.entries) == 1
 
 
-async def test_add_update_delete_undo(tmp_path):
-    store = await opened(tmp_path)
+async def test_add_update_delete_undo(tmp_path, closer):
+    store = await opened(tmp_path, closer)
     image = encode_recipe_webp(plain_png((64, 32)), None)
     entry = await store.add(lm_recipe("ignored", "", title="New one"), image, ".webp", folder="a/b")
     assert entry.folder == "a/b" and Path(entry.image_path).is_file() and Path(entry.json_path).is_file()
@@ -104,17 +105,17 @@ async def test_add_update_delete_undo(tmp_path):
     await store.close()
 
 
-async def test_undo_never_overwrites_a_file_that_came_back(tmp_path):
+async def test_undo_never_overwrites_a_file_that_came_back(tmp_path, closer):
     write_recipe(tmp_path / "recipes", "r1")
-    store = await opened(tmp_path)
+    store = await opened(tmp_path, closer)
     batch, _ = await store.delete(["r1"])
     write_recipe(tmp_path / "recipes", "r1", title="Newer")
     assert await store.undo_delete(batch) == []
     assert json.loads((tmp_path / "recipes" / "r1.recipe.json").read_text())["title"] == "Newer"
 
 
-async def test_invalid_folders_are_refused(tmp_path):
-    store = await opened(tmp_path)
+async def test_invalid_folders_are_refused(tmp_path, closer):
+    store = await opened(tmp_path, closer)
     for folder in ("../out", "a/../../b", ".trash", "a\\b"):
         with pytest.raises(ValueError):
             await store.add(lm_recipe("x", ""), b"data", ".webp", folder=folder)
@@ -122,26 +123,26 @@ async def test_invalid_folders_are_refused(tmp_path):
         await store.add(lm_recipe("x", ""), b"data", ".exe")
 
 
-async def test_trash_purge(tmp_path):
+async def test_trash_purge(tmp_path, closer):
     write_recipe(tmp_path / "recipes", "r1")
-    store = await opened(tmp_path)
+    store = await opened(tmp_path, closer)
     await store.delete(["r1"])
     assert await store.purge_trash(0) == 1
     assert list((tmp_path / "recipes" / ".trash").iterdir()) == []
 
 
-async def test_cache_of_another_folder_is_emptied(tmp_path):
+async def test_cache_of_another_folder_is_emptied(tmp_path, closer):
     write_recipe(tmp_path / "recipes", "r1")
-    store = await opened(tmp_path)
+    store = await opened(tmp_path, closer)
     await store.close()
-    other = RecipeStore(tmp_path / "other", tmp_path / "cache" / "recipes.sqlite")
+    other = closer(RecipeStore(tmp_path / "other", tmp_path / "cache" / "recipes.sqlite"))
     assert await other.open() == 0 and not other.index_ready
     await other.close()
 
 
-async def test_rebuild_reads_everything_again(tmp_path):
+async def test_rebuild_reads_everything_again(tmp_path, closer):
     write_recipe(tmp_path / "recipes", "r1")
-    store = await opened(tmp_path)
+    store = await opened(tmp_path, closer)
     summary = await store.rebuild()
     assert summary.added == 1 and store.index_ready
 
@@ -151,11 +152,11 @@ def test_fts_query_quotes_every_word():
     assert fts_query("  ,, ") is None
 
 
-async def test_search_while_building_matches_fts(tmp_path):
+async def test_search_while_building_matches_fts(tmp_path, closer):
     root = tmp_path / "recipes"
     write_recipe(root, "r1", title="Golden hour portrait", tags=["warm"])
     write_recipe(root, "r2", title="Night city", tags=["neon", "urban"])
-    store = await opened(tmp_path)
+    store = await opened(tmp_path, closer)
     for text, fields in (("gold", ["title"]), ("ne", ["tags"]), ("detail", ["lora_name"]),
                          ("detail tweak", ["lora_model"]), ("1gi", ["prompt"]), ("city neon", ["title", "tags"])):
         fts = await store.search_ids(text, fields)
@@ -179,18 +180,18 @@ def test_cache_rows_survive_reopen(tmp_path):
     cache.close()
 
 
-async def test_duplicate_id_reports_the_second_file(tmp_path):
+async def test_duplicate_id_reports_the_second_file(tmp_path, closer):
     root = tmp_path / "recipes"
     write_recipe(root / "a", "same", title="A")
     write_recipe(root / "b", "same", title="B")
-    store = await opened(tmp_path)
+    store = await opened(tmp_path, closer)
     assert store.get("same").title == "A"  # the first file found in sorted order is kept
     assert any("duplicate recipe id same" in p for p in store.problems)
     summary = await store.sweep()
     assert store.get("same").title == "A" and summary.updated == 0
 
 
-async def test_odd_but_valid_recipe_files(tmp_path, monkeypatch):
+async def test_odd_but_valid_recipe_files(tmp_path, monkeypatch, closer):
     root = tmp_path / "recipes"
     elsewhere = tmp_path / "images" / "pic.png"
     elsewhere.parent.mkdir()
@@ -199,7 +200,7 @@ async def test_odd_but_valid_recipe_files(tmp_path, monkeypatch):
     data = lm_recipe("", elsewhere, title=5)
     del data["id"]
     (root / "no-id.recipe.json").write_text(json.dumps(data), encoding="utf-8")
-    store = await opened(tmp_path)
+    store = await opened(tmp_path, closer)
     entry = store.get("no-id")
     assert entry is not None and entry.image_path == str(elsewhere) and entry.title == "5"
     updated = await store.update("no-id", {"tags": ["x"]})
