@@ -3,6 +3,7 @@ import { api, postJson } from "./api.js";
 import { openDialog } from "./dialog.js";
 import { formatBytes, h, isVideoUrl } from "./dom.js";
 import { t } from "./i18n.js";
+import { copyLabel, copyText, syntaxFor } from "./model_actions.js";
 import { toast, toastError } from "./toast.js";
 
 const CIVITAI_WEB = "https://civitai.com";
@@ -111,16 +112,8 @@ export function openDetails(pageType, item, { onSaved } = {}) {
     };
     const syntaxCode = h("code", { class: "lora-syntax", text: syntax() });
     for (const input of [strength, clip]) input.addEventListener("input", () => { syntaxCode.textContent = syntax(); });
-    const copy = h("button", { type: "button", class: "btn", id: "copy-syntax", text: t("manager.details.copy_syntax"),
-      onclick: async () => {
-        const text = isLora ? syntax() : (pageType === "embeddings" ? `embedding:${item.file_name}` : item.file_name);
-        try {
-          await navigator.clipboard.writeText(text);
-          toast(t("manager.details.copied", { text }), { kind: "success" });
-        } catch {
-          toastError(t("manager.details.copy_failed"));
-        }
-      } });
+    const copy = h("button", { type: "button", class: "btn", id: "copy-syntax", text: copyLabel(pageType),
+      onclick: () => copyText(isLora ? syntax() : syntaxFor(pageType, item)) });
     const civitaiLink = link && link.civitai_url
       ? h("a", { href: link.civitai_url, target: "_blank", rel: "noopener noreferrer", class: "btn", id: "civitai-link",
         text: t("manager.details.open_civitai") })

@@ -12,7 +12,7 @@ export class VirtualGrid {
   /** ``source`` is a ModelSource; ``onOpen(item, index)`` opens details. ``renderCard(item, index)`` and
    * ``itemKey(item)`` let another page (recipes) draw its own cards in the same grid; ``emptyText`` is shown
    * when the listing is empty. */
-  constructor({ scroller, source, selection, onOpen, label, renderCard, itemKey, emptyText }) {
+  constructor({ scroller, source, selection, onOpen, onMenu, label, renderCard, itemKey, emptyText }) {
     this.scroller = scroller;
     this.renderCard = renderCard || ((item, index) => this.card(item, index));
     this.itemKey = itemKey || ((item) => `${item.file_path}|${item.modified}|${item.model_name}|${item.favorite}|${item.preview_url}`);
@@ -20,6 +20,7 @@ export class VirtualGrid {
     this.source = source;
     this.selection = selection;
     this.onOpen = onOpen;
+    this.onMenu = onMenu || null; // (item, index, {x, y, card}): the card's context menu
     this.spacer = h("div", { class: "grid-spacer" });
     this.grid = h("div", {
       class: "models-grid", role: "listbox", "aria-multiselectable": "true", "aria-label": label || "",
@@ -38,6 +39,7 @@ export class VirtualGrid {
     selection.onChange(() => this.refreshSelection());
     this.grid.addEventListener("click", (event) => this.onClick(event));
     this.grid.addEventListener("keydown", (event) => this.onKey(event));
+    this.grid.addEventListener("contextmenu", (event) => this.onContextMenu(event));
     this.grid.addEventListener("focusin", (event) => {
       const card = event.target.closest(".model-card");
       if (card) this.focusIndex = Number(card.dataset.index);
@@ -122,10 +124,12 @@ export class VirtualGrid {
     if (item.update_available) badges.append(h("span", { class: "badge badge-update", text: t("manager.card.update") }));
     const check = h("button", { type: "button", class: "card-select", tabindex: "-1", "aria-label": t("manager.card.select"),
       dataset: { action: "select" }, text: "✓" });
+    const more = this.onMenu ? h("button", { type: "button", class: "card-menu", tabindex: "-1", "aria-haspopup": "menu",
+      "aria-label": t("manager.actions.more"), title: t("manager.actions.more"), dataset: { action: "menu" }, text: "⋯" }) : null;
     const el = h("div", {
       class: "model-card", role: "option", tabindex: "-1", "aria-selected": "false", "aria-label": name,
       dataset: { index: String(index), filePath: item.file_path },
-    }, media, badges, check, h("div", { class: "card-meta" },
+    }, media, badges, check, more, h("div", { class: "card-meta" },
       h("div", { class: "card-name", title: name, text: name }),
       h("div", { class: "card-base", text: item.base_model || t("manager.card.unknown_base") })));
     return el;
@@ -165,6 +169,11 @@ export class VirtualGrid {
     const item = this.source.item(index);
     if (!item) return;
     this.focusIndex = index;
+    if (this.onMenu && event.target.closest("[data-action='menu']")) {
+      const box = event.target.closest("[data-action='menu']").getBoundingClientRect();
+      this.onMenu(item, index, { x: box.left, y: box.bottom + 2, card });
+      return;
+    }
     if (event.shiftKey) {
       this.selection.extendTo(index, (i) => this.source.item(i));
     } else if (event.ctrlKey || event.metaKey || event.target.closest("[data-action='select']") || this.selection.size) {
@@ -175,10 +184,36 @@ export class VirtualGrid {
     }
   }
 
+  onContextMenu(event) {
+    if (!this.onMenu) return;
+    const card = event.target.closest(".model-card");
+    if (!card || card.classList.contains("skeleton")) return;
+    const index = Number(card.dataset.index);
+    const item = this.source.item(index);
+    if (!item) return;
+    event.preventDefault();
+    this.focusIndex = index;
+    let { clientX: x, clientY: y } = event;
+    if (!x && !y) { // from the keyboard: under the card's top-left corner
+      const box = card.getBoundingClientRect();
+      x = box.left + 12;
+      y = box.top + 40;
+    }
+    this.onMenu(item, index, { x, y, card });
+  }
+
   onKey(event) {
     const card = event.target.closest(".model-card");
     if (!card) return;
     const index = Number(card.dataset.index);
+    if (this.onMenu && (event.key === "ContextMenu" || (event.key === "F10" && event.shiftKey))) {
+      event.preventDefault();
+      const item = this.source.item(index);
+      if (!item) return;
+      const box = card.getBoundingClientRect();
+      this.onMenu(item, index, { x: box.left + 12, y: box.top + 40, card });
+      return;
+    }
     const total = this.source.total ?? 0;
     const pageRows = Math.max(1, Math.floor(this.scroller.clientHeight / ROW_HEIGHT));
     const moves = {

@@ -1,10 +1,11 @@
 // The model page (/loras, /checkpoints, /embeddings): filters, letter bar, virtual grid, selection and bulk actions.
 import { api, postJson } from "./api.js";
-import { confirmDialog, openDialog } from "./dialog.js";
+import { confirmDialog } from "./dialog.js";
 import { debounce, h } from "./dom.js";
 import { VirtualGrid } from "./grid.js";
 import { applyTranslations, onLocaleChange, t } from "./i18n.js";
 import { openDetails } from "./details.js";
+import { closeModelMenu, moveDialog, openModelMenu, undoDelete as undoBatch } from "./model_actions.js";
 import { ModelSource } from "./model_source.js";
 import { Selection } from "./selection.js";
 import { toast, toastError } from "./toast.js";
@@ -63,7 +64,9 @@ export function mountModelsPage(root, pageType) {
   root.replaceChildren(h("div", { class: "models-page" }, sidebar, content));
   applyTranslations(root);
 
-  const grid = new VirtualGrid({ scroller, source, selection, label: t(`nav.${pageType}`), onOpen: (item) => open(item) });
+  const grid = new VirtualGrid({ scroller, source, selection, label: t(`nav.${pageType}`), onOpen: (item) => open(item),
+    onMenu: (item, index, { x, y, card }) => openModelMenu({ pageType, item, x, y, returnTo: card,
+      onOpen: (it) => open(it), onChanged: () => refreshInPlace() }) });
 
   // -- data --------------------------------------------------------------------------------------
   function params() {
@@ -276,15 +279,7 @@ export function mountModelsPage(root, pageType) {
     }
   }
 
-  async function undoDelete(batchId) {
-    try {
-      await postJson("/api/lm/undo-delete", { batch_id: batchId });
-      toast(t("manager.bulk.restored"), { kind: "success" });
-      refreshInPlace();
-    } catch (err) {
-      toastError(err.message);
-    }
-  }
+  const undoDelete = (batchId) => undoBatch(batchId, () => refreshInPlace());
 
   async function eachSelected(action) {
     const items = [...selection.items.values()];
@@ -322,57 +317,14 @@ export function mountModelsPage(root, pageType) {
     report("manager.bulk.refreshed", result);
   }
 
-  async function bulkMove() {
-    const paths = selection.paths();
-    let roots = [];
-    let folders = [];
-    try {
-      [roots, folders] = await Promise.all([
-        api(`${base}/roots`).then((b) => b.roots || []),
-        api(`${base}/folders`).then((b) => b.folders || []),
-      ]);
-    } catch (err) {
-      toastError(err.message);
-      return;
-    }
-    openDialog({
-      title: t("manager.move.title", { count: paths.length }),
-      className: "modal-small",
-      build: (body, close) => {
-        const rootSelect = h("select", { class: "select", id: "move-root" }, ...roots.map((r) => h("option", { value: r, text: r })));
-        const listId = "move-folders";
-        const folderInput = h("input", { type: "text", id: "move-folder", class: "text-input", list: listId, autofocus: true });
-        const error = h("p", { class: "form-error", role: "alert", hidden: true });
-        const submit = async (event) => {
-          event.preventDefault();
-          const rel = folderInput.value.trim().replace(/^\/+|\/+$/g, "");
-          const target = rel ? `${rootSelect.value.replace(/\/+$/, "")}/${rel}` : rootSelect.value;
-          try {
-            const result = await postJson(`${base}/move_models_bulk`, { file_paths: paths, target_path: target });
-            close();
-            selection.clear();
-            refreshInPlace();
-            toast(t("manager.move.done", { count: result.success_count ?? paths.length }), { kind: "success" });
-          } catch (err) {
-            const failures = (err.body && err.body.results || []).filter((r) => !r.success).map((r) => r.message);
-            error.textContent = failures.length ? failures.join("; ") : err.message;
-            error.hidden = false;
-            if (err.body && err.body.success_count) refreshInPlace();
-          }
-        };
-        body.append(h("form", { class: "form", onsubmit: submit },
-          h("label", { class: "field" }, h("span", { text: t("manager.move.root") }), rootSelect),
-          h("label", { class: "field" }, h("span", { text: t("manager.move.folder") }), folderInput),
-          h("datalist", { id: listId }, ...folders.filter(Boolean).map((f) => h("option", { value: f }))),
-          error,
-          h("div", { class: "modal-actions" },
-            h("button", { type: "button", class: "btn", text: t("common.cancel"), onclick: close }),
-            h("button", { type: "submit", class: "btn btn-primary", text: t("manager.move.submit") }))));
-      },
-    });
+  function bulkMove() {
+    const items = [...selection.items.values()];
+    if (!items.length) return;
+    moveDialog(pageType, items, () => { selection.clear(); refreshInPlace(); });
   }
 
   function open(item) {
+    closeModelMenu();
     openDetails(pageType, item, { onSaved: () => refreshInPlace() });
   }
 

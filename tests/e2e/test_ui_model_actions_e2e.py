@@ -1,0 +1,235 @@
+"""Per-model actions from the card's context menu, in a real browser: each is clicked, its effect checked on
+disk and through the API. One server for the module; every test works on its own models."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+from support.e2e_live import LiveServer, read_url_and_drain
+from support.library import lm_sidecar, write_image, write_lora
+
+pytestmark = pytest.mark.e2e
+ROOT = Path(__file__).resolve().parents[2]
+UNREACHABLE_CIVITAI = "http://127.0.0.1:9"  # discard port: metadata calls fail fast and clearly
+MODELS = [  # (relative path, display name, preview suffix)
+    ("styles/anime/anime_lineart.safetensors", "Anime Lineart", ".png"),
+    ("styles/oil_paint.safetensors", "Oil Paint", None),
+    ("characters/knight.safetensors", "Brave Knight", ".jpg"),
+    ("characters/wizard.safetensors", "Old Wizard", None),
+    ("concepts/neon_city.safetensors", "Neon City", ".png"),
+    ("concepts/forest.safetensors", "Deep Forest", None),
+    ("zebra_stripes.safetensors", "Zebra Stripes", None),
+]
+
+
+def build_library(root: Path) -> None:
+    for number, (rel, name, preview) in enumerate(MODELS):
+        stem = Path(rel).stem
+        sidecar = lm_sidecar(stem, model_name=name, civitai={"id": 2000 + number, "modelId": 500 + number, "name": "v1.0"})
+        path = write_lora(root, rel, sidecar=sidecar)
+        if preview:
+            write_image(path.with_name(stem + preview), size=(64, 80))
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """The small LoRA library plus one checkpoint and one embedding (for the copy label and text)."""
+    tmp = tmp_path_factory.mktemp("actions")
+    loras, checkpoints, embeddings = tmp / "loras", tmp / "checkpoints", tmp / "embeddings"
+    build_library(loras)
+    write_lora(checkpoints, "dreamy_ckpt.safetensors")
+    write_lora(embeddings, "bad_hands.safetensors")
+    data_dir = tmp / "data"
+    env = {**os.environ, "LORA_MANAGER_ANCHOR_CONFIG_DIR": "", "LORA_MANAGER_CIVITAI_BASE_URL": UNREACHABLE_CIVITAI, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen([sys.executable, str(ROOT / "standalone.py"), "--port", "0", "--data-dir", str(data_dir),
+                             "--loras", str(loras), "--checkpoints", str(checkpoints), "--embeddings", str(embeddings)],
+                            stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, cwd=tmp, env=env)
+    url, log = read_url_and_drain(proc)
+    live = LiveServer(url=url, proc=proc, library=loras, data_dir=data_dir, log=log)
+    live.wait_for_total(len(MODELS))
+    live.wait_for("/api/lm/embeddings/list?page_size=1", lambda body: body["total"] == 1)
+    yield live
+    live.stop()
+
+
+def open_page(page: Any, server: LiveServer, kind: str = "loras") -> None:
+    page.add_init_script("window.__opened = []; window.open = (url) => { window.__opened.push(url); return null; };")
+    page.goto(server.url + kind)
+    page.wait_for_selector("html[data-ready='true']")
+    page.wait_for_selector(".model-card:not(.skeleton)")
+
+
+def card(page: Any, name: str) -> Any:
+    return page.locator(f".model-card[aria-label='{name}']")
+
+
+def menu_of(page: Any, name: str, how: str = "right") -> Any:
+    if how == "right":
+        card(page, name).click(button="right")
+    else:
+        card(page, name).hover()
+        card(page, name).locator(".card-menu").click()
+    page.wait_for_selector(".context-menu")
+    return page.locator(".context-menu")
+
+
+def listed(server: LiveServer, kind: str = "loras") -> dict[str, dict[str, Any]]:
+    items = server.get(f"/api/lm/{kind}/list?page_size=100")["items"]
+    return {item["file_path"]: item for item in items}
+
+
+def toast_text(page: Any, kind: str) -> str:
+    page.wait_for_selector(f".toast-{kind}")
+    return page.locator(f".toast-{kind} .toast-text").last.inner_text()
+
+
+def test_menu_from_the_mouse_the_button_and_the_keyboard(server, page):
+    open_page(page, server)
+    menu = menu_of(page, "Old Wizard")
+    labels = menu.locator(".menu-item").all_inner_texts()
+    assert labels[:2] == ["Open details", "Copy LoRA syntax"]
+    assert {"Rename file…", "Move to folder…", "Replace preview…", "Refresh metadata from Civitai", "Open on Civitai",
+            "Exclude from the library", "Delete"} <= set(labels)
+    assert page.evaluate("document.activeElement.dataset.menuAction") == "details"
+    page.keyboard.press("ArrowDown")
+    assert page.evaluate("document.activeElement.dataset.menuAction") == "copy"
+    page.keyboard.press("Enter")  # copies the syntax and closes the menu
+    page.wait_for_selector(".context-menu", state="detached")
+    assert page.evaluate("navigator.clipboard.readText()") == "<lora:wizard:0.8>"  # the usage tips strength
+    # the "⋯" button, then Escape gives the focus back to the card
+    menu_of(page, "Brave Knight", how="button")
+    page.keyboard.press("Escape")
+    page.wait_for_selector(".context-menu", state="detached")
+    assert page.evaluate("document.activeElement.getAttribute('aria-label')") == "Brave Knight"
+    # keyboard: Shift+F10 and the ContextMenu key on the focused card
+    page.keyboard.press("Shift+F10")
+    page.wait_for_selector(".context-menu")
+    page.keyboard.press("Escape")
+    page.keyboard.press("ContextMenu")
+    page.wait_for_selector(".context-menu")
+    page.click(".context-menu [data-menu-action='details']")
+    page.wait_for_selector(".modal .model-name-content")
+    assert page.locator(".modal .model-name-content").inner_text() == "Brave Knight"
+    page.keyboard.press("Escape")
+    # open on Civitai: the link the API gives
+    menu_of(page, "Brave Knight").locator("[data-menu-action='civitai']").click()
+    page.wait_for_function("window.__opened.length === 1")
+    assert page.evaluate("window.__opened[0]") == "https://civitai.com/models/502?modelVersionId=2002"
+    assert page.js_errors == []
+
+
+def test_copy_label_and_text_fit_checkpoints_and_embeddings(server, page):
+    open_page(page, server, "checkpoints")
+    page.locator(".model-card:not(.skeleton)").first.click(button="right")
+    item = page.locator(".context-menu [data-menu-action='copy']")
+    assert item.inner_text() == "Copy checkpoint file name"
+    item.click()
+    page.wait_for_function("navigator.clipboard.readText().then((t) => t === 'dreamy_ckpt.safetensors')")
+    open_page(page, server, "embeddings")
+    page.locator(".model-card:not(.skeleton)").first.click(button="right")
+    item = page.locator(".context-menu [data-menu-action='copy']")
+    assert item.inner_text() == "Copy embedding syntax"
+    item.click()
+    page.wait_for_function("navigator.clipboard.readText().then((t) => t === 'embedding:bad_hands')")
+
+
+def test_rename_renames_the_file_its_sidecar_and_preview(server, page):
+    open_page(page, server)
+    folder = server.library / "characters"
+    menu_of(page, "Brave Knight").locator("[data-menu-action='rename']").click()
+    page.fill("#rename-input", "knight of/../bad")
+    page.click("#rename-submit")
+    page.wait_for_selector(".modal .form-error:not([hidden])")  # the API's refusal is shown in the dialog
+    assert (folder / "knight.safetensors").exists()
+    page.fill("#rename-input", "paladin")
+    page.click("#rename-submit")
+    assert toast_text(page, "success") == "Renamed to paladin"
+    assert not (folder / "knight.safetensors").exists()
+    assert (folder / "paladin.safetensors").exists()
+    assert (folder / "paladin.metadata.json").exists() and not (folder / "knight.metadata.json").exists()
+    assert (folder / "paladin.jpg").exists()
+    assert json.loads((folder / "paladin.metadata.json").read_text(encoding="utf-8"))["model_name"] == "Brave Knight"
+    items = listed(server)
+    assert any(p.endswith("/characters/paladin.safetensors") for p in items)
+    assert not any(p.endswith("/characters/knight.safetensors") for p in items)
+
+
+def test_move_with_the_folder_picker(server, page):
+    open_page(page, server)
+    menu_of(page, "Old Wizard", how="button").locator("[data-menu-action='move']").click()
+    page.wait_for_selector("#move-folder-list .folder-option")
+    root = page.locator("#move-root").input_value()
+    assert Path(root).resolve() == server.library.resolve()  # the root the model is in comes first
+    assert page.locator("#move-folder").input_value() == "characters"
+    page.fill("#move-folder", "anime")  # filters the picker
+    page.click("#move-folder-list .folder-option[data-folder='styles/anime']")
+    assert page.locator("#move-folder").input_value() == "styles/anime"
+    page.click("#move-submit")
+    page.wait_for_selector(".toast-success")
+    assert not (server.library / "characters" / "wizard.safetensors").exists()
+    assert (server.library / "styles" / "anime" / "wizard.safetensors").exists()
+    assert (server.library / "styles" / "anime" / "wizard.metadata.json").exists()
+    item = next(i for p, i in listed(server).items() if p.endswith("/wizard.safetensors"))
+    assert item["folder"] == "styles/anime"
+
+
+def test_delete_then_undo_from_the_toast(server, page):
+    open_page(page, server)
+    target = server.library / "concepts" / "forest.safetensors"
+    menu_of(page, "Deep Forest").locator("[data-menu-action='delete']").click()
+    page.click(".modal .btn-danger")
+    assert toast_text(page, "success") == "Deep Forest deleted"
+    assert not target.exists()
+    assert not any(p.endswith("/forest.safetensors") for p in listed(server))
+    batches = server.get("/api/lm/trash")["batches"]
+    assert any(any(m.endswith("/forest.safetensors") for m in b["models"]) for b in batches)
+    page.click(".toast-success .toast-action")
+    page.wait_for_function("[...document.querySelectorAll('.toast-text')].some((e) => e.textContent === 'Models restored')")
+    assert target.exists() and target.with_name("forest.metadata.json").exists()
+    server.wait_for("/api/lm/loras/list?page_size=100",
+                    lambda body: any(i["file_path"].endswith("/forest.safetensors") for i in body["items"]))
+    page.wait_for_selector(".model-card[aria-label='Deep Forest']")
+
+
+def test_exclude_hides_the_model_and_the_api_lists_it_as_excluded(server, page):
+    open_page(page, server)
+    menu_of(page, "Neon City").locator("[data-menu-action='exclude']").click()
+    assert toast_text(page, "success") == "Neon City excluded"
+    page.wait_for_selector(".model-card[aria-label='Neon City']", state="detached")
+    excluded = server.get("/api/lm/loras/excluded")["items"]
+    assert [i["model_name"] for i in excluded] == ["Neon City"]
+    sidecar = json.loads((server.library / "concepts" / "neon_city.metadata.json").read_text(encoding="utf-8"))
+    assert sidecar["exclude"] is True
+    server.post("/api/lm/loras/unexclude", {"file_path": excluded[0]["file_path"]})  # back for the other tests
+
+
+def test_replace_preview_from_a_file_and_from_a_bad_url(server, page, tmp_path):
+    open_page(page, server)
+    upload = write_image(tmp_path / "new_preview.png", size=(40, 50), color=(10, 200, 10))
+    menu_of(page, "Zebra Stripes").locator("[data-menu-action='preview']").click()
+    page.fill("#preview-url", "http://127.0.0.1:9/nothing.png")
+    page.click("#preview-submit")
+    page.wait_for_selector(".modal .form-error:not([hidden])")
+    assert page.locator(".modal .form-error").inner_text()  # the API's error text
+    page.fill("#preview-url", "")
+    page.set_input_files("#preview-file", str(upload))
+    page.click("#preview-submit")
+    assert toast_text(page, "success") == "Preview replaced"
+    previews = [p for p in server.library.glob("zebra_stripes.*") if p.suffix in (".png", ".webp", ".jpg", ".jpeg")]
+    assert previews, list(server.library.iterdir())
+    item = next(i for p, i in listed(server).items() if p.endswith("/zebra_stripes.safetensors"))
+    assert item["preview_url"]
+    page.wait_for_selector(".model-card[aria-label='Zebra Stripes'] .card-media img")
+
+
+def test_refresh_from_civitai_shows_the_api_error(server, page):
+    open_page(page, server)
+    menu_of(page, "Oil Paint").locator("[data-menu-action='refresh']").click()
+    message = toast_text(page, "error")
+    assert message and message != "Metadata refreshed"
