@@ -86,7 +86,7 @@ async def test_reads_answer_for_every_type(typed, snapshot):
     assert scrub(reads, typed.env.tmp) == snapshot
 
 
-async def test_edits_moves_and_deletes_for_every_type(typed):
+async def test_edits_moves_and_deletes_for_every_type(typed, snapshot):
     root, model_type = typed.root, typed.model_type
     context = typed.lm_context
     gamma = str(root / "gamma.safetensors")
@@ -104,6 +104,7 @@ async def test_edits_moves_and_deletes_for_every_type(typed):
 
     hashed = await answer(typed, "post", "compute-hash", {"file_path": gamma})
     assert hashed["hash_status"] == "done" and len(hashed["sha256"]) == 64
+    assert hashed == snapshot(name="compute-hash")
 
     renamed = await answer(typed, "post", "rename", {"file_path": gamma, "new_file_name": "delta"})
     assert renamed["success"] is True and (root / "delta.safetensors").is_file() and not (root / gamma).exists()

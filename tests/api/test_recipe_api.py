@@ -274,6 +274,7 @@ async def test_syntax_for_lora_duplicates(rclient, snapshot):
     status404, missing = await get(rclient, "/api/lm/recipe/nope/syntax")
     assert status404 == 404
     assert [syntax, dupes, missing] == snapshot
+    assert for_lora == snapshot(name="for-lora")
 
 
 async def test_syntax_without_loras_is_400(rclient):
@@ -298,7 +299,7 @@ async def test_small_lists(rclient, snapshot):
     assert [tags, bases, folders] == snapshot
 
 
-async def test_share_and_zip_export_import(rclient):
+async def test_share_and_zip_export_import(rclient, snapshot):
     shared = await rclient.get("/api/lm/recipe/r1/share")
     assert shared.status == 200 and shared.headers["Content-Type"] == "image/webp"
     data = await shared.read()
@@ -307,6 +308,7 @@ async def test_share_and_zip_export_import(rclient):
     imported = await rclient.post("/api/lm/recipes/import", data=form)
     body = await imported.json()
     assert imported.status == 200, body
+    assert rscrub(body, rclient.env.tmp) == snapshot(name="import-shared-image")
     _, copy = await get(rclient, f"/api/lm/recipe/{body['imported'][0]}")
     assert copy["title"] == "Sunset portrait" and copy["loras"][0]["hash"] == SHA_A
 
@@ -314,10 +316,15 @@ async def test_share_and_zip_export_import(rclient):
     assert exported.status == 200
     archive = await exported.read()
     assert sorted(zipfile.ZipFile(io.BytesIO(archive)).namelist())[:2] == ["manifest.json", "recipes/r1.recipe.json"]
+    with zipfile.ZipFile(io.BytesIO(archive)) as exported_zip:
+        listing = sorted(exported_zip.namelist())
+        manifest = json.loads(exported_zip.read("manifest.json"))
+    assert rscrub({"members": listing, "manifest": manifest}, rclient.env.tmp) == snapshot(name="export-zip")
     form = FormData()
     form.add_field("file", archive, filename="recipes.zip", content_type="application/zip")
     restored = await (await rclient.post("/api/lm/recipes/import", data=form)).json()
     assert len(restored["imported"]) == 2 and restored["problems"] == []
+    assert rscrub(restored, rclient.env.tmp) == snapshot(name="import-zip")
     _, dupes = await get(rclient, "/api/lm/recipes/find-duplicates")
     assert sorted(g["count"] for g in dupes["duplicate_groups"]) == [2, 3]
 

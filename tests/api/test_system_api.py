@@ -98,12 +98,15 @@ async def test_locale_fallbacks(client, snapshot):
     assert unknown["translations"]["nav"] == snapshot
 
 
-async def test_jobs_list_and_unknown_cancel(client, snapshot):
+async def test_jobs_list_and_unknown_cancel(client, lib_env, snapshot):
     jobs = await (await client.get("/api/lm/jobs")).json()
     assert jobs["success"] is True and isinstance(jobs["jobs"], list)
+    startup = sorted(({k: v for k, v in job.items() if k != "id"} for job in jobs["jobs"]), key=lambda j: j["kind"])
+    assert all(len(job["id"]) >= 8 for job in jobs["jobs"])
     resp = await client.post("/api/lm/jobs/nope/cancel")
     assert resp.status == 404
     assert await resp.json() == snapshot
+    assert scrub(startup, lib_env.tmp) == snapshot(name="startup-jobs")  # each startup validation, done
 
 
 async def test_foreign_origin_post_is_refused(client, lib_env, snapshot):
