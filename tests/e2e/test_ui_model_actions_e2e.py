@@ -233,3 +233,51 @@ def test_refresh_from_civitai_shows_the_api_error(server, page):
     menu_of(page, "Oil Paint").locator("[data-menu-action='refresh']").click()
     message = toast_text(page, "error")
     assert message and message != "Metadata refreshed"
+
+
+def test_excluded_view_lists_excluded_models_and_includes_them_again(server, page):
+    anime = next(p for p in listed(server) if p.endswith("/anime_lineart.safetensors"))
+    server.post("/api/lm/loras/exclude", {"file_path": anime})
+    open_page(page, server)
+    page.wait_for_selector(".model-card[aria-label='Anime Lineart']", state="detached")
+    page.click("#view-excluded")
+    assert page.url.endswith("/loras?view=excluded")
+    page.wait_for_selector(".model-card[aria-label='Anime Lineart']")
+    assert page.locator(".model-card:not(.skeleton)").count() == 1
+    assert page.locator(".sidebar").is_hidden()
+    menu = menu_of(page, "Anime Lineart")
+    assert menu.locator("[data-menu-action='exclude']").count() == 0
+    menu.locator("[data-menu-action='include']").click()
+    assert toast_text(page, "success") == "Anime Lineart is listed again"
+    page.wait_for_function("document.querySelector('.grid-empty').textContent === 'No model is excluded.'")
+    assert server.get("/api/lm/loras/excluded")["total"] == 0
+    sidecar = json.loads((server.library / "styles" / "anime" / "anime_lineart.metadata.json").read_text(encoding="utf-8"))
+    assert sidecar["exclude"] is False
+    page.click("#view-library")
+    page.wait_for_selector(".model-card[aria-label='Anime Lineart']")
+    page.reload()  # the view is in the URL: a reload keeps it
+    page.wait_for_selector("#view-library[aria-pressed='true']")
+
+
+def test_trash_view_lists_deletes_and_restores_them(server, page):
+    open_page(page, server)
+    target = server.library / "styles" / "oil_paint.safetensors"
+    menu_of(page, "Oil Paint").locator("[data-menu-action='delete']").click()
+    page.click(".modal .btn-danger")
+    page.wait_for_selector(".toast-success .toast-action")
+    page.click(".toast-success .toast-close")  # no undo from the toast: the trash view does it
+    assert not target.exists()
+    page.click("#view-trash")
+    assert page.url.endswith("/loras?view=trash")
+    batch = page.locator(".trash-batch", has_text="oil_paint.safetensors")
+    batch.wait_for()
+    assert "LoRA" in batch.locator(".trash-facts").inner_text()
+    assert page.locator(".grid-scroller").is_hidden()
+    batch.locator(".trash-restore").click()
+    page.wait_for_selector(".trash-batch:has-text('oil_paint.safetensors')", state="detached")
+    assert target.exists() and target.with_name("oil_paint.metadata.json").exists()
+    assert not any(any(m.endswith("/oil_paint.safetensors") for m in b["models"])
+                   for b in server.get("/api/lm/trash")["batches"])
+    server.wait_for("/api/lm/loras/list?page_size=100",
+                    lambda body: any(i["file_path"].endswith("/oil_paint.safetensors") for i in body["items"]))
+    assert page.js_errors == []

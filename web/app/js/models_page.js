@@ -3,7 +3,7 @@ import { api, postJson } from "./api.js";
 import { confirmDialog } from "./dialog.js";
 import { debounce, h } from "./dom.js";
 import { VirtualGrid } from "./grid.js";
-import { applyTranslations, onLocaleChange, t } from "./i18n.js";
+import { applyTranslations, currentLocale, onLocaleChange, t } from "./i18n.js";
 import { openDetails } from "./details.js";
 import { closeModelMenu, moveDialog, openModelMenu, undoDelete as undoBatch } from "./model_actions.js";
 import { ModelSource } from "./model_source.js";
@@ -22,6 +22,8 @@ export function mountModelsPage(root, pageType) {
   const base = `/api/lm/${pageType}`;
   const state = { search: "", sort: "name:asc", folder: "", baseModels: new Set(), tags: new Set(), favorites: false, letter: "" };
   const source = new ModelSource(pageType);
+  const VIEWS = ["library", "excluded", "trash"];
+  let view = VIEWS.includes(new URLSearchParams(location.search).get("view")) ? new URLSearchParams(location.search).get("view") : "library";
   const selection = new Selection();
 
   // -- layout ----------------------------------------------------------------------------------
@@ -34,20 +36,29 @@ export function mountModelsPage(root, pageType) {
   const fetchAll = h("button", { type: "button", class: "btn", id: "fetch-all", "data-i18n": "manager.toolbar.fetch_all" });
   const fetchExamples = h("button", { type: "button", class: "btn", id: "download-examples",
     "data-i18n": "manager.toolbar.download_examples" });
+  const viewButtons = VIEWS.map((id) => h("button", { type: "button", class: "view-tab", id: `view-${id}`,
+    "aria-pressed": String(view === id), dataset: { view: id }, "data-i18n": `manager.views.${id}`,
+    onclick: () => setView(id) }));
+  const viewSwitch = h("div", { class: "view-switch", role: "group", "data-i18n-attr": "aria-label:manager.views.label" },
+    ...viewButtons);
+  const searchWrap = h("div", { class: "search-wrap" }, searchInput);
   const toolbar = h("div", { class: "toolbar", role: "search" },
-    h("div", { class: "search-wrap" }, searchInput), sortSelect, count,
+    viewSwitch, searchWrap, sortSelect, count,
     h("div", { class: "toolbar-spacer" }),
     h("div", { class: "toolbar-actions" }, selectVisible, rescan, fetchAll, fetchExamples));
   const letterBar = h("nav", { class: "letter-bar", "data-i18n-attr": "aria-label:manager.filters.letters" });
   const bulkCount = h("span", { class: "bulk-count", "aria-live": "polite" });
+  const bulkExcludeButton = h("button", { type: "button", class: "btn", id: "bulk-exclude", "data-i18n": "manager.bulk.exclude",
+    onclick: () => bulkExclude() });
   const bulkBar = h("div", { class: "bulk-bar", hidden: true, role: "toolbar", "data-i18n-attr": "aria-label:manager.bulk.label" },
     bulkCount,
     h("button", { type: "button", class: "btn", id: "bulk-move", "data-i18n": "manager.bulk.move", onclick: () => bulkMove() }),
-    h("button", { type: "button", class: "btn", id: "bulk-exclude", "data-i18n": "manager.bulk.exclude", onclick: () => bulkExclude() }),
+    bulkExcludeButton,
     h("button", { type: "button", class: "btn", id: "bulk-refresh", "data-i18n": "manager.bulk.refresh", onclick: () => bulkRefresh() }),
     h("button", { type: "button", class: "btn btn-danger", id: "bulk-delete", "data-i18n": "manager.bulk.delete", onclick: () => bulkDelete() }),
     h("button", { type: "button", class: "btn btn-ghost", id: "bulk-clear", "data-i18n": "manager.bulk.clear", onclick: () => selection.clear() }));
   const scroller = h("div", { class: "grid-scroller" });
+  const trashPanel = h("section", { class: "trash-view", id: "trash-view", hidden: true, "aria-live": "polite" });
   const folderTree = h("div", { class: "folder-tree" });
   const baseList = h("div", { class: "filter-list", id: "base-model-filters" });
   const tagList = h("div", { class: "chip-list", id: "tag-filters" });
@@ -60,7 +71,7 @@ export function mountModelsPage(root, pageType) {
     h("section", { class: "filter-section" }, h("h2", { class: "filter-title", "data-i18n": "library.tags" }), tagList),
     h("button", { type: "button", class: "btn btn-ghost", id: "clear-filters", "data-i18n": "manager.filters.clear",
       onclick: () => clearFilters() }));
-  const content = h("section", { class: "content" }, toolbar, letterBar, bulkBar, scroller);
+  const content = h("section", { class: "content" }, toolbar, letterBar, bulkBar, scroller, trashPanel);
   root.replaceChildren(h("div", { class: "models-page" }, sidebar, content));
   applyTranslations(root);
 
@@ -258,6 +269,7 @@ export function mountModelsPage(root, pageType) {
     bulkBar.hidden = selection.size === 0;
     bulkCount.textContent = t("manager.bulk.selected", { count: selection.size });
     examplesTitle();
+    if (view === "trash") loadTrash();
   });
 
   async function bulkDelete() {
@@ -303,10 +315,80 @@ export function mountModelsPage(root, pageType) {
   }
 
   async function bulkExclude() {
-    const result = await eachSelected((item) => postJson(`${base}/exclude`, { file_path: item.file_path }));
+    const include = view === "excluded";
+    const result = await eachSelected((item) => postJson(`${base}/${include ? "unexclude" : "exclude"}`, { file_path: item.file_path }));
     selection.clear();
     refreshInPlace();
-    report("manager.bulk.excluded", result);
+    report(include ? "manager.bulk.included" : "manager.bulk.excluded", result);
+  }
+
+  // -- views: the library, its excluded models, the trash of undoable deletes -----------------------
+  function setView(id) {
+    if (!VIEWS.includes(id)) return;
+    view = id;
+    for (const button of viewButtons) button.setAttribute("aria-pressed", String(button.dataset.view === id));
+    const url = new URL(location.href);
+    if (id === "library") url.searchParams.delete("view"); else url.searchParams.set("view", id);
+    history.replaceState(null, "", url);
+    selection.clear();
+    const trash = id === "trash";
+    const library = id === "library";
+    sidebar.hidden = !library;
+    letterBar.hidden = !library;
+    scroller.hidden = trash;
+    trashPanel.hidden = !trash;
+    for (const el of [searchWrap, sortSelect, count, selectVisible]) el.hidden = trash;
+    bulkExcludeButton.textContent = t(id === "excluded" ? "manager.actions.include" : "manager.bulk.exclude");
+    bulkExcludeButton.dataset.i18n = id === "excluded" ? "manager.actions.include" : "manager.bulk.exclude";
+    if (trash) {
+      loadTrash();
+      return;
+    }
+    source.url = id === "excluded" ? `${base}/excluded` : `${base}/list`;
+    grid.emptyText = () => t(id === "excluded" ? "manager.views.no_excluded" : "library.no_models");
+    reload();
+  }
+
+  const formatDate = (seconds) => {
+    try {
+      return new Intl.DateTimeFormat(currentLocale(), { dateStyle: "medium", timeStyle: "short" }).format(new Date(seconds * 1000));
+    } catch {
+      return new Date(seconds * 1000).toLocaleString();
+    }
+  };
+
+  async function loadTrash() {
+    trashPanel.replaceChildren(h("p", { class: "muted", text: t("common.loading") }));
+    let batches = [];
+    try {
+      batches = (await api("/api/lm/trash")).batches || [];
+    } catch (err) {
+      trashPanel.replaceChildren(h("p", { class: "form-error", role: "alert", text: err.message }));
+      return;
+    }
+    batches.sort((a, b) => b.created_at - a.created_at);
+    if (!batches.length) {
+      trashPanel.replaceChildren(h("p", { class: "grid-empty-text muted", id: "trash-empty", text: t("manager.trash.empty") }));
+      return;
+    }
+    trashPanel.replaceChildren(h("p", { class: "muted", text: t("manager.trash.hint") }),
+      h("ul", { class: "trash-list", id: "trash-list" }, ...batches.map((batch) => {
+        const names = (batch.models || []).map((path) => String(path).split("/").pop());
+        const types = (batch.model_types || []).map((type) => t(`manager.trash.type_${type}`)).join(", ");
+        const restore = h("button", { type: "button", class: "btn btn-primary trash-restore",
+          "aria-label": t("manager.trash.restore_named", { name: names.slice(0, 3).join(", ") }), text: t("manager.trash.restore"),
+          onclick: async () => {
+            restore.disabled = true;
+            if (await undoBatch(batch.batch_id, () => refreshInPlace())) loadTrash();
+            else restore.disabled = false;
+          } });
+        return h("li", { class: "trash-batch", dataset: { batchId: batch.batch_id } },
+          h("div", { class: "trash-info" },
+            h("div", { class: "trash-models", text: names.join(", ") }),
+            h("div", { class: "muted trash-facts", text: t("manager.trash.facts", {
+              types, count: batch.file_count, deleted: formatDate(batch.created_at), expires: formatDate(batch.expires_at) }) })),
+          restore);
+      })));
   }
 
   async function bulkRefresh() {
@@ -339,15 +421,18 @@ export function mountModelsPage(root, pageType) {
     source.emit();
     bulkCount.textContent = t("manager.bulk.selected", { count: selection.size });
     examplesTitle();
+    if (view === "trash") loadTrash();
   });
   examplesTitle();
   loadFacets();
-  reload();
+  if (view === "library") reload(); else setView(view);
   const changed = debounce(() => refreshInPlace(), 300);
+  const trashChanged = debounce(() => loadTrash(), 300);
   return {
     modelType: MODEL_TYPE[pageType],
     onModelsChanged: (frame) => {
       if (!frame.model_type || frame.model_type === MODEL_TYPE[pageType]) changed();
+      if (view === "trash") trashChanged();
     },
     onFrame: (frame) => {
       if (frame.type === "example_images_progress") onExamplesFrame(frame);
