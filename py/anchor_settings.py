@@ -38,6 +38,7 @@ MIRROR_KEYS = LIBRARY_KEYS
 ALIASES: dict[str, tuple[str, ...]] = {
     "display_name": ("model_name_display",),
     "download_example_images": ("auto_download_example_images", "autoDownloadExampleImages"),
+    "blur_mature_content": ("blurMatureContent",),
 }
 TEMPLATE_DEFAULT = "{base_model}/{first_tag}"  # what it uses for a model type without a template
 LEGACY_TEMPLATE_KEY = "download_path_template"  # one template for every type, in its older files
@@ -141,7 +142,7 @@ ANCHOR_ONLY_KEYS = frozenset({
     "metadata_provider_order", "proxy_enabled", "proxy_host", "proxy_port", "proxy_username", "proxy_password",
     "proxy_type", *LIBRARY_KEYS, "base_model_path_mappings", "example_images_open_mode", "example_images_local_root",
     "example_images_open_uri_template", "optimize_example_images", "auto_download_example_images",
-    "blur_mature_content", "mature_blur_level", "autoplay_on_hover", "display_density", "recipes_layout",
+    "autoplay_on_hover", "display_density", "recipes_layout",
     "card_info_display", "include_trigger_words", "compact_mode", "priority_tags", "model_name_display",
     "lora_syntax_format", "model_card_footer_action", "show_version_on_card", "version_grouping",
     "auto_organize_exclusions", "metadata_refresh_skip_paths", "backup_auto_enabled", "backup_retention_count",

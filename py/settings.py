@@ -30,6 +30,9 @@ APP_NAME = "lora-manager"
 MODEL_TYPES = ("lora", "checkpoint", "embedding")
 WATCH_MODES = ("off", "poll", "notify")
 DISPLAY_NAMES = ("model_name", "file_name")
+# Civitai's NSFW levels are bit flags (1 PG, 2 PG13, 4 R, 8 X, 16 XXX); a preview at or above the chosen level is
+# blurred. ComfyUI-Lora-Manager's names and values (its ``mature_blur_level``).
+MATURE_BLUR_LEVELS = ("PG13", "R", "X", "XXX")
 TEMPLATE_FIELDS = ("base_model", "first_tag", "author", "model_name", "version_name")
 TEMPLATE_TYPES = (*MODEL_TYPES, "unet")  # "unet": ComfyUI-Lora-Manager's template for diffusion models
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent
@@ -116,6 +119,8 @@ class Settings:
     download_skip_base_models: list[str] = field(default_factory=list)
     example_images_path: str = ""
     download_example_images: bool = False
+    blur_mature_content: bool = True
+    mature_blur_level: str = "R"
     allowed_hosts: list[str] = field(default_factory=list)
     fetch_allowed_hosts: list[str] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
@@ -149,6 +154,8 @@ class Settings:
                 "download_skip_base_models": list(self.download_skip_base_models),
                 "example_images_path": self.example_images_path,
                 "download_example_images": self.download_example_images,
+                "blur_mature_content": self.blur_mature_content,
+                "mature_blur_level": self.mature_blur_level,
                 "allowed_hosts": list(self.allowed_hosts),
                 "fetch_allowed_hosts": list(self.fetch_allowed_hosts),
             }
@@ -317,6 +324,8 @@ _SETTING_PARSERS: dict[str, Callable[[Mapping[str, Any], list[str]], Any]] = {
     "example_images_path": lambda d, p: _absolute(
         d, "example_images_path", "example_images_path must be an absolute path (or empty for none)", p),
     "download_example_images": lambda d, p: _bool(d, "download_example_images", False, p),
+    "blur_mature_content": lambda d, p: _bool(d, "blur_mature_content", True, p),
+    "mature_blur_level": lambda d, p: _blur_level(d, p),
     "allowed_hosts": lambda d, p: _host_list(d, "allowed_hosts", p),
     "fetch_allowed_hosts": lambda d, p: _host_list(d, "fetch_allowed_hosts", p),
 }
@@ -624,6 +633,15 @@ def _host_list(data: Mapping[str, Any], key: str, problems: list[str]) -> list[s
     if len(values) > MAX_HOST_ENTRIES:
         problems.append(f"{key}: at most {MAX_HOST_ENTRIES} hosts")
     return list(dict.fromkeys(hosts))
+
+
+def _blur_level(data: Mapping[str, Any], problems: list[str]) -> str:
+    """``mature_blur_level``: one of PG13, R, X, XXX (any case, as ComfyUI-Lora-Manager reads it)."""
+    value = data.get("mature_blur_level", "R")
+    if isinstance(value, str) and value.strip().upper() in MATURE_BLUR_LEVELS:
+        return value.strip().upper()
+    problems.append(f"mature_blur_level must be one of {', '.join(MATURE_BLUR_LEVELS)}")
+    return "R"
 
 
 def _choice(data: Mapping[str, Any], key: str, default: str, choices: tuple[str, ...], problems: list[str]) -> str:

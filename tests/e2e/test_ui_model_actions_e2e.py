@@ -17,21 +17,22 @@ from support.library import lm_sidecar, write_image, write_lora
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
 UNREACHABLE_CIVITAI = "http://127.0.0.1:9"  # discard port: metadata calls fail fast and clearly
-MODELS = [  # (relative path, display name, preview suffix)
-    ("styles/anime/anime_lineart.safetensors", "Anime Lineart", ".png"),
-    ("styles/oil_paint.safetensors", "Oil Paint", None),
-    ("characters/knight.safetensors", "Brave Knight", ".jpg"),
-    ("characters/wizard.safetensors", "Old Wizard", None),
-    ("concepts/neon_city.safetensors", "Neon City", ".png"),
-    ("concepts/forest.safetensors", "Deep Forest", None),
-    ("zebra_stripes.safetensors", "Zebra Stripes", None),
+MODELS = [  # (relative path, display name, preview suffix, the preview's NSFW level)
+    ("styles/anime/anime_lineart.safetensors", "Anime Lineart", ".png", 8),
+    ("styles/oil_paint.safetensors", "Oil Paint", None, 0),
+    ("characters/knight.safetensors", "Brave Knight", ".jpg", 0),
+    ("characters/wizard.safetensors", "Old Wizard", None, 0),
+    ("concepts/neon_city.safetensors", "Neon City", ".png", 1),
+    ("concepts/forest.safetensors", "Deep Forest", None, 0),
+    ("zebra_stripes.safetensors", "Zebra Stripes", None, 0),
 ]
 
 
 def build_library(root: Path) -> None:
-    for number, (rel, name, preview) in enumerate(MODELS):
+    for number, (rel, name, preview, nsfw) in enumerate(MODELS):
         stem = Path(rel).stem
-        sidecar = lm_sidecar(stem, model_name=name, civitai={"id": 2000 + number, "modelId": 500 + number, "name": "v1.0"})
+        sidecar = lm_sidecar(stem, model_name=name, preview_nsfw_level=nsfw,
+                             civitai={"id": 2000 + number, "modelId": 500 + number, "name": "v1.0"})
         path = write_lora(root, rel, sidecar=sidecar)
         if preview:
             write_image(path.with_name(stem + preview), size=(64, 80))
@@ -280,4 +281,57 @@ def test_trash_view_lists_deletes_and_restores_them(server, page):
                    for b in server.get("/api/lm/trash")["batches"])
     server.wait_for("/api/lm/loras/list?page_size=100",
                     lambda body: any(i["file_path"].endswith("/oil_paint.safetensors") for i in body["items"]))
+    assert page.js_errors == []
+
+
+def blurred(page: Any, name: str) -> bool:
+    return card(page, name).locator(".card-media").evaluate("(el) => el.classList.contains('nsfw-blurred')")
+
+
+def test_mature_previews_blur_reveal_on_click_and_follow_the_setting(server, page):
+    open_page(page, server)
+    assert blurred(page, "Anime Lineart")  # X, the default blurs from R
+    assert not blurred(page, "Neon City")  # PG
+    assert page.evaluate("getComputedStyle(document.querySelector('.nsfw-blurred img')).filter").startswith("blur")
+    card(page, "Anime Lineart").locator(".nsfw-reveal").click()
+    assert not blurred(page, "Anime Lineart")
+    assert page.locator(".modal").count() == 0  # revealing does not open the details
+    # the details blur too, with their own reveal
+    page.reload()
+    page.wait_for_selector(".model-card[aria-label='Anime Lineart'] .nsfw-reveal")
+    menu_of(page, "Anime Lineart").locator("[data-menu-action='details']").click()
+    page.wait_for_selector(".modal .details-media.nsfw-blurred")
+    page.click(".modal .details-media .nsfw-reveal")
+    page.wait_for_selector(".modal .details-media:not(.nsfw-blurred)")
+    page.keyboard.press("Escape")
+    # the settings page: blur only XXX; saved to the file and used by the cards
+    page.goto(server.url + "settings")
+    page.wait_for_selector("#mature-blur-level")
+    assert page.locator("#blur-mature-content").is_checked()
+    assert page.locator("#mature-blur-level").input_value() == "R"
+    page.select_option("#mature-blur-level", "XXX")
+    page.click("#save-settings")
+    page.wait_for_selector(".form-status.ok")
+    assert server.settings()["mature_blur_level"] == "XXX"
+    assert server.get("/api/lm/settings")["settings"]["mature_blur_level"] == "XXX"
+    open_page(page, server)
+    assert not blurred(page, "Anime Lineart")
+    # PG13 and up, then blur off
+    page.goto(server.url + "settings")
+    page.wait_for_selector("#mature-blur-level")
+    page.select_option("#mature-blur-level", "PG13")
+    page.click("#save-settings")
+    page.wait_for_selector(".form-status.ok")
+    open_page(page, server)
+    assert blurred(page, "Anime Lineart") and not blurred(page, "Neon City")
+    page.goto(server.url + "settings")
+    page.wait_for_selector("#blur-mature-content")
+    page.uncheck("#blur-mature-content")
+    page.select_option("#mature-blur-level", "R")
+    page.click("#save-settings")
+    page.wait_for_selector(".form-status.ok")
+    assert server.settings()["blur_mature_content"] is False
+    open_page(page, server)
+    assert not blurred(page, "Anime Lineart")
+    server.post("/api/lm/settings", {"blur_mature_content": True})  # as the other tests expect it
     assert page.js_errors == []

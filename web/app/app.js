@@ -5,6 +5,7 @@ import { LANGUAGES, currentLocale, loadLocale, onLocaleChange, t } from "./js/i1
 import { mountDownloadsPage } from "./js/downloads_page.js";
 import { mountModelsPage } from "./js/models_page.js";
 import { mountProgress } from "./js/progress.js";
+import { setNsfwSettings } from "./js/nsfw.js";
 import { mountRecipesPage } from "./js/recipes_page.js";
 import { mountSettingsPage } from "./js/settings_page.js";
 import { applyTheme, effectiveTheme, toggleTheme } from "./js/theme.js";
@@ -44,7 +45,9 @@ async function start() {
   languageSelect.replaceChildren(...LANGUAGES.map(([code, name]) => h("option", { value: code, text: name })));
   let language = "en";
   try {
-    language = (await api("/api/lm/settings")).settings.language || "en";
+    const settings = (await api("/api/lm/settings")).settings || {};
+    language = settings.language || "en";
+    setNsfwSettings(settings);
   } catch { /* the page still works in English */ }
   await loadLocale(language);
   setLanguageSelect(currentLocale());

@@ -4,6 +4,7 @@ import { openDialog } from "./dialog.js";
 import { formatBytes, h, isVideoUrl } from "./dom.js";
 import { t } from "./i18n.js";
 import { copyLabel, copyText, syntaxFor } from "./model_actions.js";
+import { applyBlur } from "./nsfw.js";
 import { toast, toastError } from "./toast.js";
 
 const CIVITAI_WEB = "https://civitai.com";
@@ -93,6 +94,8 @@ export function openDetails(pageType, item, { onSaved } = {}) {
         ? h("video", { src: item.preview_url, muted: true, loop: true, autoplay: true, playsInline: true, class: "details-preview" })
         : h("img", { src: item.preview_url, alt: t("library.preview"), class: "details-preview" }))
       : h("div", { class: "details-preview no-preview", text: t("manager.details.no_preview") });
+    const mediaBox = h("div", { class: "details-media" }, media);
+    if (item.preview_url) applyBlur(mediaBox, item.preview_nsfw_level, item.preview_url);
     const field = (key, input) => h("label", { class: "field" }, h("span", { text: t(key) }), input);
     const nameInput = h("input", { type: "text", class: "text-input", id: "edit-name", value: item.model_name || "" });
     const favorite = h("input", { type: "checkbox", id: "edit-favorite", checked: Boolean(item.favorite) });
@@ -163,7 +166,7 @@ export function openDetails(pageType, item, { onSaved } = {}) {
       h("div", { class: "modal-actions" }, status, h("button", { type: "submit", class: "btn btn-primary", id: "save-details",
         text: t("common.save") })));
     panels.overview.replaceChildren(h("div", { class: "details-grid" },
-      h("div", { class: "details-side" }, media, facts, isLora ? syntaxCode : null, h("div", { class: "row" }, copy, civitaiLink)),
+      h("div", { class: "details-side" }, mediaBox, facts, isLora ? syntaxCode : null, h("div", { class: "row" }, copy, civitaiLink)),
       form), examples ? examples.element : null);
   }
 

@@ -1,6 +1,7 @@
 // Virtual model grid: fixed-size cards in fixed-height rows; only the rows in view (±1 screen) are in the DOM.
 import { h, isVideoUrl } from "./dom.js";
 import { t } from "./i18n.js";
+import { applyBlur } from "./nsfw.js";
 
 export const CARD_WIDTH = 200;
 export const CARD_HEIGHT = 290;
@@ -15,7 +16,7 @@ export class VirtualGrid {
   constructor({ scroller, source, selection, onOpen, onMenu, label, renderCard, itemKey, emptyText }) {
     this.scroller = scroller;
     this.renderCard = renderCard || ((item, index) => this.card(item, index));
-    this.itemKey = itemKey || ((item) => `${item.file_path}|${item.modified}|${item.model_name}|${item.favorite}|${item.preview_url}`);
+    this.itemKey = itemKey || ((item) => `${item.file_path}|${item.modified}|${item.model_name}|${item.favorite}|${item.preview_url}|${item.preview_nsfw_level}|${item.exclude}`);
     this.emptyText = emptyText || (() => t("library.no_models"));
     this.source = source;
     this.selection = selection;
@@ -114,6 +115,7 @@ export class VirtualGrid {
     } else {
       media.append(h("div", { class: "no-preview", "aria-hidden": "true", text: (name || "?").slice(0, 1).toUpperCase() }));
     }
+    if (item.preview_url) applyBlur(media, item.preview_nsfw_level, item.preview_url);
     const badges = h("div", { class: "card-badges" });
     if (item.favorite) badges.append(h("span", { class: "badge badge-favorite", title: t("manager.card.favorite"), text: "★" }));
     if (item.status && item.status !== "ok") {

@@ -4,6 +4,7 @@
 import { api, postJson } from "./api.js";
 import { h } from "./dom.js";
 import { LANGUAGES, loadLocale, onLocaleChange, t } from "./i18n.js";
+import { BLUR_LEVELS, setNsfwSettings } from "./nsfw.js";
 import { toast } from "./toast.js";
 
 const TYPES = [["lora", "nav.loras"], ["checkpoint", "nav.checkpoints"], ["embedding", "nav.embeddings"]];
@@ -131,6 +132,10 @@ export function mountSettingsPage(root, { onLanguage } = {}) {
     const downloadExamples = h("input", { type: "checkbox", id: "download-example-images",
       checked: Boolean(settings.download_example_images) });
 
+    const blurMature = h("input", { type: "checkbox", id: "blur-mature-content", checked: settings.blur_mature_content !== false });
+    const blurLevel = h("select", { class: "select", id: "mature-blur-level", "aria-describedby": "mature-blur-level-hint" },
+      ...Object.keys(BLUR_LEVELS).map((level) => h("option", { value: level, text: t(`manager.nsfw.level_${level}`),
+        selected: level === String(settings.mature_blur_level || "R").toUpperCase() })));
     const number = (input) => {
       const text = input.value.trim();
       return /^-?\d+$/.test(text) ? Number(text) : text;
@@ -157,6 +162,8 @@ export function mountSettingsPage(root, { onLanguage } = {}) {
         download_skip_base_models: splitNames(skipBases.value),
         example_images_path: examplesPath.value.trim(),
         download_example_images: downloadExamples.checked,
+        blur_mature_content: blurMature.checked,
+        mature_blur_level: blurLevel.value,
       };
       const inputs = { poll_interval_seconds: poll, download_concurrency: concurrency, download_skip_base_models: skipBases,
         example_images_path: examplesPath };
@@ -167,6 +174,7 @@ export function mountSettingsPage(root, { onLanguage } = {}) {
         const body = await postJson("/api/lm/settings", changes);
         const languageChanged = body.settings.language !== settings.language;
         settings = body.settings;
+        setNsfwSettings(settings);
         clearKey = false;
         if (languageChanged) {
           await loadLocale(settings.language);
@@ -216,6 +224,9 @@ export function mountSettingsPage(root, { onLanguage } = {}) {
         h("h2", { text: t("manager.settings.example_images") }),
         field("manager.settings.example_images_path", examplesPath, t("manager.settings.example_images_path_hint")),
         h("label", { class: "check-row" }, downloadExamples, h("span", { text: t("manager.settings.download_example_images") }))),
+      h("section", { class: "card-section", id: "settings-nsfw" }, h("h2", { text: t("manager.nsfw.title") }),
+        h("label", { class: "check-row" }, blurMature, h("span", { text: t("manager.nsfw.blur") })),
+        field("manager.nsfw.level", blurLevel, t("manager.nsfw.level_hint"))),
       h("div", { class: "form-footer" }, status, h("button", { type: "submit", class: "btn btn-primary", id: "save-settings",
         text: t("common.save") }))));
   }
