@@ -25,6 +25,7 @@ MODELS = [  # (relative path, display name, preview suffix, the preview's NSFW l
     ("concepts/neon_city.safetensors", "Neon City", ".png", 1),
     ("concepts/forest.safetensors", "Deep Forest", None, 0),
     ("zebra_stripes.safetensors", "Zebra Stripes", None, 0),
+    ("characters/robot.safetensors", "Steel Robot", None, 0),
 ]
 
 
@@ -335,3 +336,22 @@ def test_mature_previews_blur_reveal_on_click_and_follow_the_setting(server, pag
     assert not blurred(page, "Anime Lineart")
     server.post("/api/lm/settings", {"blur_mature_content": True})  # as the other tests expect it
     assert page.js_errors == []
+
+
+def test_the_details_offer_the_same_actions(server, page):
+    open_page(page, server)
+    card(page, "Steel Robot").click()
+    page.wait_for_selector("#details-rename")
+    assert page.locator(".details-actions button").all_inner_texts() == [
+        "Rename file…", "Move to folder…", "Replace preview…", "Refresh metadata from Civitai",
+        "Exclude from the library", "Delete"]
+    page.click("#details-rename")
+    page.wait_for_selector(".modal #rename-input")
+    assert page.locator(".modal").count() == 1  # the details closed
+    page.fill("#rename-input", "robot_v2")
+    page.click("#rename-submit")
+    assert toast_text(page, "success") == "Renamed to robot_v2"
+    folder = server.library / "characters"
+    assert (folder / "robot_v2.safetensors").exists() and (folder / "robot_v2.metadata.json").exists()
+    assert not (folder / "robot.safetensors").exists()
+    assert any(p.endswith("/characters/robot_v2.safetensors") for p in listed(server))

@@ -3,7 +3,8 @@ import { api, postJson } from "./api.js";
 import { openDialog } from "./dialog.js";
 import { formatBytes, h, isVideoUrl } from "./dom.js";
 import { t } from "./i18n.js";
-import { copyLabel, copyText, syntaxFor } from "./model_actions.js";
+import { copyLabel, copyText, deleteModel, moveDialog, previewDialog, refreshMetadata, renameDialog, setExcluded,
+  syntaxFor } from "./model_actions.js";
 import { applyBlur } from "./nsfw.js";
 import { toast, toastError } from "./toast.js";
 
@@ -33,7 +34,7 @@ export function openDetails(pageType, item, { onSaved } = {}) {
   const tabButtons = {};
   const examples = item.sha256 ? exampleImagesSection(item.sha256) : null;
 
-  openDialog({
+  const dialog = openDialog({
     title: nameEl,
     className: "modal-details",
     onClose: () => { if (examples) examples.stop(); },
@@ -166,8 +167,25 @@ export function openDetails(pageType, item, { onSaved } = {}) {
       h("div", { class: "modal-actions" }, status, h("button", { type: "submit", class: "btn btn-primary", id: "save-details",
         text: t("common.save") })));
     panels.overview.replaceChildren(h("div", { class: "details-grid" },
-      h("div", { class: "details-side" }, mediaBox, facts, isLora ? syntaxCode : null, h("div", { class: "row" }, copy, civitaiLink)),
+      h("div", { class: "details-side" }, mediaBox, facts, isLora ? syntaxCode : null, h("div", { class: "row" }, copy, civitaiLink),
+        actionsRow()),
       form), examples ? examples.element : null);
+  }
+
+  /** The per-model actions of the card menu; each closes the details (a rename or move changes the model's path). */
+  function actionsRow() {
+    const changed = () => { if (onSaved) onSaved(item); };
+    const action = (id, key, run, extra = "") => h("button", { type: "button", class: `btn btn-small ${extra}`.trim(),
+      id: `details-${id}`, text: t(key), onclick: () => { dialog.close(); run(); } });
+    return h("div", { class: "row details-actions", role: "group", "aria-label": t("manager.actions.more") },
+      action("rename", "manager.actions.rename", () => renameDialog(pageType, item, changed)),
+      action("move", "manager.actions.move", () => moveDialog(pageType, [item], changed)),
+      action("preview", "manager.actions.replace_preview", () => previewDialog(pageType, item, changed)),
+      action("refresh", "manager.actions.refresh", () => refreshMetadata(pageType, item, changed)),
+      item.exclude
+        ? action("include", "manager.actions.include", () => setExcluded(pageType, item, false, changed))
+        : action("exclude", "manager.actions.exclude", () => setExcluded(pageType, item, true, changed)),
+      action("delete", "common.delete", () => deleteModel(pageType, item, changed), "btn-danger"));
   }
 
   // -- identity report -----------------------------------------------------------------------------
