@@ -355,3 +355,20 @@ def test_the_details_offer_the_same_actions(server, page):
     assert (folder / "robot_v2.safetensors").exists() and (folder / "robot_v2.metadata.json").exists()
     assert not (folder / "robot.safetensors").exists()
     assert any(p.endswith("/characters/robot_v2.safetensors") for p in listed(server))
+
+
+def test_set_the_content_rating_from_the_menu(server, page):
+    open_page(page, server)
+    assert not blurred(page, "Neon City")
+    menu_of(page, "Neon City").locator("[data-menu-action='rating']").click()
+    assert page.locator("#rating-1").is_checked()  # PG, as the sidecar says
+    page.check("#rating-8")
+    page.click("#rating-submit")
+    assert toast_text(page, "success") == "Content rating saved"
+    page.wait_for_function("document.querySelector(\".model-card[aria-label='Neon City'] .card-media\")"
+                           "?.classList.contains('nsfw-blurred')")
+    sidecar = json.loads((server.library / "concepts" / "neon_city.metadata.json").read_text(encoding="utf-8"))
+    assert sidecar["preview_nsfw_level"] == 8
+    item = next(i for p, i in listed(server).items() if p.endswith("/neon_city.safetensors"))
+    assert item["preview_nsfw_level"] == 8
+    server.post("/api/lm/loras/save-metadata", {"file_path": item["file_path"], "preview_nsfw_level": 1})

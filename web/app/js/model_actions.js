@@ -54,6 +54,7 @@ export function openModelMenu({ pageType, item, x, y, returnTo, onOpen, onChange
     ["rename", t("manager.actions.rename"), () => renameDialog(pageType, item, changed)],
     ["move", t("manager.actions.move"), () => moveDialog(pageType, [item], changed)],
     ["preview", t("manager.actions.replace_preview"), () => previewDialog(pageType, item, changed)],
+    ["rating", t("manager.rating.action"), () => ratingDialog(pageType, item, changed)],
     ["refresh", t("manager.actions.refresh"), () => refreshMetadata(pageType, item, changed)],
     ["civitai", t("manager.details.open_civitai"), () => openOnCivitai(pageType, item)],
     item.exclude
@@ -358,6 +359,46 @@ export function previewDialog(pageType, item, changed) {
         error,
         h("div", { class: "modal-actions" },
           h("button", { type: "button", class: "btn", text: t("common.cancel"), onclick: close }), submitButton)));
+    },
+  });
+}
+
+const RATINGS = [[1, "PG"], [2, "PG13"], [4, "R"], [8, "X"], [16, "XXX"]];
+
+/** Set the preview's content rating (Civitai's level flags), saved to the sidecar's ``preview_nsfw_level``. */
+export function ratingDialog(pageType, item, changed) {
+  const current = Number(item.preview_nsfw_level) || 0;
+  openDialog({
+    title: t("manager.rating.title", { name: item.model_name || item.file_name }),
+    className: "modal-small",
+    build: (body, close) => {
+      const error = formError();
+      const choices = [[0, "unknown"], ...RATINGS].map(([value, key]) => h("label", { class: "check-row" },
+        h("input", { type: "radio", name: "nsfw-rating", value: String(value), checked: value === current,
+          id: `rating-${value}` }),
+        h("span", { text: t(`manager.rating.level_${key}`) })));
+      const submit = async (event) => {
+        event.preventDefault();
+        const picked = body.querySelector("input[name='nsfw-rating']:checked");
+        const value = picked ? Number(picked.value) : 0;
+        try {
+          await postJson(`/api/lm/${pageType}/save-metadata`, { file_path: item.file_path, preview_nsfw_level: value });
+          item.preview_nsfw_level = value;
+          close();
+          toast(t("manager.rating.done"), { kind: "success" });
+          changed();
+        } catch (err) {
+          showError(error, err.message);
+        }
+      };
+      body.append(h("form", { class: "form", onsubmit: submit },
+        h("fieldset", { class: "fieldset" }, h("legend", { text: t("manager.rating.legend") }), ...choices),
+        error,
+        h("div", { class: "modal-actions" },
+          h("button", { type: "button", class: "btn", text: t("common.cancel"), onclick: close }),
+          h("button", { type: "submit", class: "btn btn-primary", id: "rating-submit", text: t("common.save") }))));
+      const checked = body.querySelector("input[name='nsfw-rating']:checked") || body.querySelector("input[name='nsfw-rating']");
+      if (checked) checked.focus();
     },
   });
 }
