@@ -372,3 +372,27 @@ def test_set_the_content_rating_from_the_menu(server, page):
     item = next(i for p, i in listed(server).items() if p.endswith("/neon_city.safetensors"))
     assert item["preview_nsfw_level"] == 8
     server.post("/api/lm/loras/save-metadata", {"file_path": item["file_path"], "preview_nsfw_level": 1})
+
+
+def test_a_mature_recipe_image_blurs_in_the_grid_and_the_details(server, page, tmp_path):
+    import base64
+    import urllib.parse
+    import urllib.request
+
+    image = write_image(tmp_path / "recipe.png", size=(48, 48))
+    form = urllib.parse.urlencode({"name": "Night Scene", "image_base64": base64.b64encode(image.read_bytes()).decode(),
+                                   "extension": ".png"}).encode()
+    request = urllib.request.Request(server.url + "api/lm/recipes/save", data=form, method="POST",
+                                     headers={"Content-Type": "application/x-www-form-urlencoded"})
+    with urllib.request.urlopen(request, timeout=10) as resp:
+        recipe_id = json.loads(resp.read())["recipe_id"]
+    server.post(f"/api/lm/recipe/{recipe_id}/update", {"preview_nsfw_level": 16})
+    page.goto(server.url + "recipes")
+    page.wait_for_selector("html[data-ready='true']")
+    recipe = page.locator(".recipe-card[aria-label='Night Scene']")
+    recipe.locator(".card-media.nsfw-blurred").wait_for()
+    recipe.click(position={"x": 20, "y": 260})  # the card's text, not its reveal button
+    page.wait_for_selector(".modal .details-media.nsfw-blurred")
+    page.click(".modal .details-media .nsfw-reveal")
+    page.wait_for_selector(".modal .details-media:not(.nsfw-blurred)")
+    assert page.js_errors == []

@@ -3,6 +3,7 @@ import { api, postJson } from "./api.js";
 import { openDialog } from "./dialog.js";
 import { h, isVideoUrl } from "./dom.js";
 import { t } from "./i18n.js";
+import { applyBlur } from "./nsfw.js";
 import { missingCount, renderParams, renderResources } from "./recipe_view.js";
 import { toast, toastError } from "./toast.js";
 
@@ -34,6 +35,8 @@ export function openRecipeDetails(item, { onDeleted, onChanged } = {}) {
         ? h("video", { src: url, controls: true, muted: true, loop: true, playsInline: true, class: "details-preview recipe-image" })
         : h("img", { src: url, alt: recipe.title || "", class: "details-preview recipe-image" }))
       : h("div", { class: "details-preview no-preview", text: t("manager.details.no_preview") });
+    const mediaBox = h("div", { class: "details-media" }, media);
+    if (url) applyBlur(mediaBox, recipe.preview_nsfw_level, url);
     const favorite = h("input", { type: "checkbox", id: "recipe-favorite", checked: Boolean(recipe.favorite),
       onchange: async () => {
         try {
@@ -62,7 +65,7 @@ export function openRecipeDetails(item, { onDeleted, onChanged } = {}) {
       h("button", { type: "button", class: "btn btn-danger", id: "recipe-delete", text: t("common.delete"), onclick: remove }));
 
     dialog.body.replaceChildren(h("div", { class: "details-grid" },
-      h("div", { class: "details-side" }, media, facts,
+      h("div", { class: "details-side" }, mediaBox, facts,
         h("label", { class: "check-row" }, favorite, h("span", { text: t("library.favorites") }))),
       h("div", { class: "details-main" }, actions,
         renderResources({ checkpoint: recipe.checkpoint, loras: recipe.loras }),

@@ -5,6 +5,7 @@ import { debounce, h, isVideoUrl } from "./dom.js";
 import { VirtualGrid } from "./grid.js";
 import { applyTranslations, onLocaleChange, t } from "./i18n.js";
 import { ModelSource } from "./model_source.js";
+import { applyBlur } from "./nsfw.js";
 import { openRecipeDetails } from "./recipe_details.js";
 import { openRecipeImport } from "./recipe_import.js";
 import { missingCount } from "./recipe_view.js";
@@ -28,6 +29,7 @@ function recipeCard(item, index) {
   } else {
     media.append(h("div", { class: "no-preview", "aria-hidden": "true", text: name.slice(0, 1).toUpperCase() }));
   }
+  if (item.file_url) applyBlur(media, item.preview_nsfw_level, item.file_url);
   const badges = h("div", { class: "card-badges" });
   if (item.favorite) badges.append(h("span", { class: "badge badge-favorite", title: t("manager.card.favorite"), text: "★" }));
   const missing = missingCount(item);
