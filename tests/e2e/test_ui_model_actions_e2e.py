@@ -396,3 +396,25 @@ def test_a_mature_recipe_image_blurs_in_the_grid_and_the_details(server, page, t
     page.click(".modal .details-media .nsfw-reveal")
     page.wait_for_selector(".modal .details-media:not(.nsfw-blurred)")
     assert page.js_errors == []
+
+
+def test_the_menu_of_a_card_far_down_a_2000_model_library(big_server, page):
+    """Virtualised cards are drawn anew while scrolling: the menu acts on the card the user chose."""
+    open_page(page, big_server)
+    page.evaluate("const s = document.querySelector('.grid-scroller'); s.scrollTop = s.scrollHeight")
+    page.wait_for_selector(".model-card[aria-label='model_1999']")
+    page.focus(".model-card[aria-label='model_1998']")
+    page.keyboard.press("ArrowRight")
+    page.wait_for_function("document.activeElement?.getAttribute('aria-label') === 'model_1999'")
+    page.keyboard.press("Shift+F10")
+    page.wait_for_selector(".context-menu")
+    page.click(".context-menu [data-menu-action='delete']")
+    page.click(".modal .btn-danger")
+    assert toast_text(page, "success") == "model_1999 deleted"
+    target = big_server.library / "model_1999.safetensors"
+    assert not target.exists()
+    big_server.wait_for("/api/lm/loras/list?page_size=1", lambda body: body["total"] == 1999)
+    page.click(".toast-success .toast-action")
+    big_server.wait_for("/api/lm/loras/list?page_size=1", lambda body: body["total"] == 2000)
+    assert target.exists()
+    page.wait_for_function("document.querySelector('#count').textContent === '2000 models'")
