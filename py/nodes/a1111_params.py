@@ -104,18 +104,23 @@ def _resources(loras: list[ResolvedLora], checkpoint: ModelRecord | None) -> lis
 
 
 def format_parameters(generation: ParsedGeneration, loras: list[ResolvedLora], checkpoint: ModelRecord | None,
-                      image_size: tuple[int, int] | None = None) -> str:
-    """The A1111 ``parameters`` text of one image."""
+                      image_size: tuple[int, int] | None = None, *, loras_in_prompt: bool = True,
+                      extra_fields: str = "") -> str:
+    """The A1111 ``parameters`` text of one image.
+
+    ``loras_in_prompt`` appends the ``<lora:...>`` tags to the prompt (as A1111 writes it; ComfyUI-Lora-Manager's
+    Save Image leaves them out unless asked); ``extra_fields`` (``"Key": "value"`` text) goes after Clip skip.
+    """
     params = generation.gen_params
     prompt = str(params.get("prompt") or "")
     tags = [format_lora_syntax(LoraSyntaxEntry(l.display_name, l.strength_model,
                                                l.strength_model if l.strength_clip is None else l.strength_clip,
-                                               (0, 0))) for l in loras]
+                                               (0, 0))) for l in loras] if loras_in_prompt else []
     prompt = " ".join(part for part in [prompt.strip(), " ".join(tags)] if part)
     lines = [prompt]
     if "negative_prompt" in params:
         lines.append(f"Negative prompt: {params['negative_prompt']}".rstrip())
-    fields: list[tuple[str, Any]] = []
+    fields: list[tuple[str | None, Any]] = []
     if "steps" in params:
         fields.append(("Steps", params["steps"]))
     sampler, schedule = a1111_sampler(params.get("sampler"), params.get("scheduler"))
@@ -143,11 +148,13 @@ def format_parameters(generation: ParsedGeneration, loras: list[ResolvedLora], c
     clip_skip = params.get("clip_skip")
     if isinstance(clip_skip, int) and abs(clip_skip) > 1:
         fields.append(("Clip skip", abs(clip_skip)))
+    if extra_fields:  # written as given, after Clip skip (as ComfyUI-Lora-Manager places it)
+        fields.extend((None, line.strip().rstrip(",")) for line in extra_fields.splitlines() if line.strip())
     lora_hashes = [f"{l.display_name}: {lora_short_hash(l.record)}" for l in loras if lora_short_hash(l.record)]
     if lora_hashes:
         fields.append(("Lora hashes", ", ".join(lora_hashes)))
     fields.append(("Version", "ComfyUI"))
-    line = ", ".join(f"{key}: {_quote(value)}" for key, value in fields)
+    line = ", ".join(f"{key}: {_quote(value)}" if key is not None else str(value) for key, value in fields)
     resources = _resources(loras, checkpoint)
     if resources:
         line += ", Civitai resources: " + json.dumps(resources, separators=(",", ":"), ensure_ascii=False)

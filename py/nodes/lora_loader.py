@@ -150,6 +150,7 @@ class _LoaderBase:
         words = plan.trigger_words
         self.pusher.push(prompt, unique_id, words)
         record_node_usage([p.record for p in plan.loras], checkpoint_name_upstream(prompt, unique_id))
+        runtime.remember_outputs(prompt, unique_id, (None, None, words, plan.syntax))
         return model, clip, words, plan.syntax
 
 

@@ -11,7 +11,7 @@ import asyncio
 import concurrent.futures
 import logging
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Coroutine
 
 if TYPE_CHECKING:
@@ -19,15 +19,50 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["NodeRuntime", "bind", "unbind", "current", "submit"]
+__all__ = ["NodeRuntime", "RunOutputs", "bind", "unbind", "current", "submit", "remember_outputs"]
+
+
+class RunOutputs:
+    """Text outputs of this project's nodes in the runs ComfyUI executes now, for Save Image's metadata.
+
+    Why: a prompt that reaches the encoder through links (a Prompt or Text node with wildcards, a trigger word
+    toggle) only exists once those nodes ran; the prompt graph holds their inputs, not their results. Keyed by
+    the run's prompt dict (the same object for every node of one run), held strongly for the last few runs
+    only, so an id reused by a later run never finds old values.
+    """
+
+    KEEP = 4
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._runs: list[tuple[Any, dict[str, tuple[Any, ...]]]] = []
+
+    def remember(self, prompt: Any, node_id: Any, outputs: tuple[Any, ...]) -> None:
+        if not isinstance(prompt, dict) or node_id is None:
+            return
+        with self._lock:
+            for run, values in self._runs:
+                if run is prompt:
+                    values[str(node_id)] = outputs
+                    return
+            self._runs.append((prompt, {str(node_id): outputs}))
+            del self._runs[:-self.KEEP]
+
+    def of(self, prompt: Any) -> dict[str, tuple[Any, ...]]:
+        with self._lock:
+            for run, values in self._runs:
+                if run is prompt:
+                    return dict(values)
+        return {}
 
 
 @dataclass(frozen=True)
 class NodeRuntime:
-    """The running app as the nodes see it: its context and the loop its services live on."""
+    """The running app as the nodes see it: its context, the loop its services live on, the runs' outputs."""
 
     context: "AppContext"
     loop: asyncio.AbstractEventLoop | None
+    outputs: RunOutputs = field(default_factory=RunOutputs)
 
 
 _lock = threading.Lock()
@@ -79,3 +114,10 @@ def _log_failure(future: concurrent.futures.Future[Any]) -> None:
     exc = future.exception()
     if exc is not None:
         logger.warning("Background library update from a node failed: %s", exc, exc_info=exc)
+
+
+def remember_outputs(prompt: Any, node_id: Any, outputs: tuple[Any, ...]) -> None:
+    """Record a node's outputs for this run (see ``RunOutputs``); nothing when the app is not attached."""
+    bound = current()
+    if bound is not None:
+        bound.outputs.remember(prompt, node_id, outputs)

@@ -21,7 +21,7 @@ __all__ = ["GROUP_SEPARATOR", "EVENT", "join_trigger_groups", "split_trigger_wor
 
 GROUP_SEPARATOR = ",, "
 EVENT = "trigger_word_update"
-TOGGLE_CLASS = "TriggerWordToggleLM"
+TOGGLE_CLASSES = frozenset({"TriggerWordToggleLM", "TriggerWord Toggle (LoraManager)"})
 LOADER_TRIGGER_OUTPUT = 2  # index of ``trigger_words`` in the loaders' RETURN_TYPES
 _GROUP_SPLIT = re.compile(r",{2,}")
 
@@ -93,7 +93,7 @@ def toggles_fed_by(prompt: Any, node_id: Any, output: int = LOADER_TRIGGER_OUTPU
         return []
     found = []
     for key, node in prompt.items():
-        if not isinstance(node, dict) or node.get("class_type") != TOGGLE_CLASS:
+        if not isinstance(node, dict) or node.get("class_type") not in TOGGLE_CLASSES:
             continue
         inputs = node.get("inputs")
         link = inputs.get("trigger_words") if isinstance(inputs, dict) else None
@@ -146,9 +146,14 @@ class TriggerWordToggleLM:
                 "toggle_state": ("STRING", {"default": "[]", "multiline": False,
                                             "tooltip": "On/off state as JSON [{\"text\", \"active\"}]"}),
             },
+            "hidden": {"unique_id": "UNIQUE_ID", "prompt": "PROMPT"},
         }
 
     def filter(self, trigger_words: str = "", group_mode: bool = True, default_active: bool = True,
-               toggle_state: Any = "[]") -> tuple[str]:
-        return (filter_trigger_words(trigger_words, toggle_state, group_mode=group_mode,
-                                     default_active=default_active),)
+               toggle_state: Any = "[]", unique_id: Any = None, prompt: Any = None) -> tuple[str]:
+        from . import runtime
+
+        result = (filter_trigger_words(trigger_words, toggle_state, group_mode=group_mode,
+                                       default_active=default_active),)
+        runtime.remember_outputs(prompt, unique_id, result)
+        return result

@@ -91,6 +91,23 @@ def _core_node_defs(loras: list[str], checkpoints: list[str]) -> dict[str, Any]:
             ["MODEL"]),
         "CheckpointLoaderSimple": _node_def("CheckpointLoaderSimple", "Load Checkpoint", "loaders", {"required": {
             "ckpt_name": (checkpoints or ["none.safetensors"],)}}, ["MODEL", "CLIP", "VAE"]),
+        "EmptyLatentImage": _node_def("EmptyLatentImage", "Empty Latent Image", "latent", {"required": {
+            "width": ("INT", {"default": 512, "min": 16, "max": 16384, "step": 8}),
+            "height": ("INT", {"default": 512, "min": 16, "max": 16384, "step": 8}),
+            "batch_size": ("INT", {"default": 1, "min": 1, "max": 4096})}}, ["LATENT"]),
+        "KSampler": _node_def("KSampler", "KSampler", "sampling", {"required": {
+            "model": ("MODEL",), "seed": ("INT", {"default": 0, "min": 0, "max": 0xFFFFFFFFFFFFFFFF,
+                                                  "control_after_generate": True}),
+            "steps": ("INT", {"default": 20, "min": 1, "max": 10000}),
+            "cfg": ("FLOAT", {"default": 8.0, "min": 0.0, "max": 100.0, "step": 0.1}),
+            "sampler_name": (["euler", "euler_ancestral", "dpmpp_2m", "dpmpp_2m_sde"],),
+            "scheduler": (["normal", "karras", "exponential", "simple"],),
+            "positive": ("CONDITIONING",), "negative": ("CONDITIONING",), "latent_image": ("LATENT",),
+            "denoise": ("FLOAT", {"default": 1.0, "min": 0.0, "max": 1.0, "step": 0.01})}}, ["LATENT"]),
+        "VAEDecode": _node_def("VAEDecode", "VAE Decode", "latent", {"required": {
+            "samples": ("LATENT",), "vae": ("VAE",)}}, ["IMAGE"]),
+        "CLIPTextEncode": _node_def("CLIPTextEncode", "CLIP Text Encode (Prompt)", "conditioning", {"required": {
+            "text": ("STRING", {"multiline": True, "dynamicPrompts": True}), "clip": ("CLIP",)}}, ["CONDITIONING"]),
     }
 
 

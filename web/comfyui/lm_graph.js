@@ -2,8 +2,13 @@
 // depends on how the frontend exposes them.
 import { appendSyntax, hasLora, loraSyntax, matchComboValue } from "./lm_syntax.js";
 
-/** Nodes of this project holding LoRA syntax in a text widget, and the widget's name. */
-export const SYNTAX_NODES = { LoraLoaderLM: "text", LoraStackerLM: "lora_syntax" };
+/** Nodes holding LoRA syntax in a text widget, and the widget's name: this project's own types and
+ * ComfyUI-Lora-Manager's (whose rows follow their text, see lm_anchor_nodes.js). */
+export const SYNTAX_NODES = {
+  LoraLoaderLM: "text", LoraStackerLM: "lora_syntax", "Lora Loader (LoraManager)": "text",
+  "Lora Stacker (LoraManager)": "text", "WanVideo Lora Select (LoraManager)": "text",
+  "Create Hook LoRA (LoraManager)": "text",
+};
 /** Core nodes choosing one LoRA from a combo widget. */
 export const CORE_LORA_NODES = { LoraLoader: "lora_name", LoraLoaderModelOnly: "lora_name" };
 /** Core nodes choosing one checkpoint. */
