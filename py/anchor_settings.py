@@ -137,7 +137,7 @@ def alias_value(data: Mapping[str, Any], field_name: str) -> tuple[str, Any] | N
 
 # Keys only that project writes (its DEFAULT_SETTINGS and library keys, minus the ones we share with it).
 ANCHOR_ONLY_KEYS = frozenset({
-    "civitai_host", "download_backend", "aria2c_path", "use_portable_settings", "hash_chunk_size_mb", "show_only_sfw",
+    "civitai_host", "download_backend", "aria2c_path", "use_portable_settings", "hash_chunk_size_mb",
     "onboarding_completed", "dismissed_banners", "enable_metadata_archive_db", "enable_civarchive_api",
     "metadata_provider_order", "proxy_enabled", "proxy_host", "proxy_port", "proxy_username", "proxy_password",
     "proxy_type", *LIBRARY_KEYS, "base_model_path_mappings", "example_images_open_mode", "example_images_local_root",

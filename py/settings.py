@@ -121,6 +121,7 @@ class Settings:
     download_example_images: bool = False
     blur_mature_content: bool = True
     mature_blur_level: str = "R"
+    show_only_sfw: bool = False
     allowed_hosts: list[str] = field(default_factory=list)
     fetch_allowed_hosts: list[str] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
@@ -156,6 +157,7 @@ class Settings:
                 "download_example_images": self.download_example_images,
                 "blur_mature_content": self.blur_mature_content,
                 "mature_blur_level": self.mature_blur_level,
+                "show_only_sfw": self.show_only_sfw,
                 "allowed_hosts": list(self.allowed_hosts),
                 "fetch_allowed_hosts": list(self.fetch_allowed_hosts),
             }
@@ -326,6 +328,7 @@ _SETTING_PARSERS: dict[str, Callable[[Mapping[str, Any], list[str]], Any]] = {
     "download_example_images": lambda d, p: _bool(d, "download_example_images", False, p),
     "blur_mature_content": lambda d, p: _bool(d, "blur_mature_content", True, p),
     "mature_blur_level": lambda d, p: _blur_level(d, p),
+    "show_only_sfw": lambda d, p: _bool(d, "show_only_sfw", False, p),
     "allowed_hosts": lambda d, p: _host_list(d, "allowed_hosts", p),
     "fetch_allowed_hosts": lambda d, p: _host_list(d, "fetch_allowed_hosts", p),
 }

@@ -30,7 +30,7 @@ _NO_MODEL_ID = -1
 _COLUMN_TYPES: dict[str, tuple[type, int]] = {
     "excluded": (np.bool_, 0), "favorite": (np.bool_, 0), "update_available": (np.bool_, 0), "untagged": (np.bool_, 0),
     "base": (np.int32, 0), "folder": (np.int32, 0), "letter": (np.int32, 0), "sub": (np.int32, 0),
-    "model_id": (np.int64, _NO_MODEL_ID), "usage": (np.int64, 0),
+    "model_id": (np.int64, _NO_MODEL_ID), "usage": (np.int64, 0), "nsfw": (np.int64, 0),
 }
 _JOIN = "\x00"  # no file or display name holds it, so no match spans two records
 
@@ -115,6 +115,7 @@ class ColumnIndex:
             (_NO_MODEL_ID if r.civitai_model_id is None else r.civitai_model_id for r in items), dtype=np.int64,
             count=n)
         self.usage[:n] = np.fromiter((r.usage_count for r in items), dtype=np.int64, count=n)
+        self.nsfw[:n] = np.fromiter((r.preview_nsfw_level or 0 for r in items), dtype=np.int64, count=n)
         self.texts = {name: [get(r) for r in items] for name, get in TEXT_OF.items()}
         self.tag_slots = {}
         for slot, record in enumerate(items):
@@ -147,6 +148,7 @@ class ColumnIndex:
         self.sub[slot] = self.sub_codes.code(record.sub_type or record.model_type)
         self.model_id[slot] = _NO_MODEL_ID if record.civitai_model_id is None else record.civitai_model_id
         self.usage[slot] = record.usage_count
+        self.nsfw[slot] = record.preview_nsfw_level or 0
         for name, get in TEXT_OF.items():
             self.texts[name][slot] = get(record)
         for tag in record.tags_lower:

@@ -50,6 +50,7 @@ class ListQuery:
     hashes: tuple[str, ...] = ()
     include_excluded: bool = False
     civitai_model_id: int | None = None
+    below_nsfw_level: int | None = None  # only previews rated under this level (``show_only_sfw``: under R)
 
 
 class QueryCache:
@@ -229,6 +230,8 @@ def filter_mask(columns: ColumnIndex, query: ListQuery, *, any_excluded: bool = 
         mask = _and(mask, columns.update_available)
     if query.civitai_model_id is not None:
         mask = _and(mask, columns.model_id == query.civitai_model_id)
+    if query.below_nsfw_level is not None:
+        mask = _and(mask, columns.nsfw < query.below_nsfw_level)
     if query.base_models:
         bases = frozenset(query.base_models)
         mask = _and(mask, np.isin(columns.base, columns.base_codes.codes_where(bases.__contains__)))

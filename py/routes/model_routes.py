@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import json
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
 CIVITAI_WEB = "https://civitai.com"
 SINGULAR = {"lora": "Lora", "checkpoint": "Checkpoint", "embedding": "Embedding"}
 MAX_NAMES = 1000
+SFW_BELOW = 4  # Civitai's R flag: with show_only_sfw, lists keep previews rated PG-13 or lower (or unrated)
 
 
 def _split_many(query: MultiMapping[str], *names: str) -> tuple[str, ...]:
@@ -190,6 +192,8 @@ class ModelRoutes:
         """Answers from the index database while the projection loads, when the query allows it."""
         service = self.service
         query = parse_list_query(request.query, self.model_type)
+        if self.context.settings.show_only_sfw and not query.hashes:  # ComfyUI-Lora-Manager's rule: under R
+            query = replace(query, below_nsfw_level=SFW_BELOW)
         result = await service.early_list(query) if not service.ready.is_set() else None
         if result is None:
             await wait_while_loading(service.ready)

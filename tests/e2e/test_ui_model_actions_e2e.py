@@ -334,6 +334,18 @@ def test_mature_previews_blur_reveal_on_click_and_follow_the_setting(server, pag
     assert server.settings()["blur_mature_content"] is False
     open_page(page, server)
     assert not blurred(page, "Anime Lineart")
+    # show only SFW: the X-rated model leaves the list, the PG one stays
+    page.goto(server.url + "settings")
+    page.wait_for_selector("#show-only-sfw")
+    page.check("#show-only-sfw")
+    page.click("#save-settings")
+    page.wait_for_selector(".form-status.ok")
+    assert server.settings()["show_only_sfw"] is True
+    open_page(page, server)
+    page.wait_for_selector(".model-card[aria-label='Neon City']")
+    assert card(page, "Anime Lineart").count() == 0
+    assert not any(i["model_name"] == "Anime Lineart" for i in listed(server).values())
+    server.post("/api/lm/settings", {"show_only_sfw": False})
     server.post("/api/lm/settings", {"blur_mature_content": True})  # as the other tests expect it
     assert page.js_errors == []
 

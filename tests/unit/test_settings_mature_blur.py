@@ -43,3 +43,39 @@ def test_its_oldest_camel_case_name_is_read_and_written_back():
     document = settings.updated({"mature_blur_level": "PG13"}).to_document()
     assert document["blurMatureContent"] is False and "blur_mature_content" not in document
     assert document["mature_blur_level"] == "PG13"
+
+
+def test_show_only_sfw_is_a_validated_setting_written_under_its_name():
+    assert Settings().show_only_sfw is False
+    settings, warnings = Settings.from_document({"show_only_sfw": True, "civitai_host": "civitai.com"})
+    assert warnings == [] and settings.show_only_sfw is True
+    assert settings.to_document()["show_only_sfw"] is True
+    with pytest.raises(SettingsError) as raised:
+        Settings().updated({"show_only_sfw": 1})
+    assert raised.value.problems == ["show_only_sfw must be true or false"]
+
+
+def test_the_sfw_filter_keeps_previews_under_the_level_and_follows_edits():
+    from dataclasses import replace
+
+    import numpy as np
+
+    from lora_manager.py.library.columns import ColumnIndex
+    from lora_manager.py.library.query import ListQuery, filter_mask
+    from lora_manager.py.library.records import ModelRecord
+
+    def record(i: int, level: int) -> ModelRecord:
+        return ModelRecord(file_path=f"/lib/{i}.safetensors", model_type="lora", root="/lib", folder="",
+                           file_name=f"m{i}", extension=".safetensors", size=1, mtime_ns=i, preview_nsfw_level=level)
+
+    levels = [0, 1, 2, 4, 8, 16, 3, 6]
+    columns = ColumnIndex()
+    columns.load(record(i, level) for i, level in enumerate(levels))
+    query = ListQuery(below_nsfw_level=4)
+    def kept() -> set[int]:  # the live slots the mask keeps (slots past the records are never listed)
+        return {int(i) for i in np.flatnonzero(filter_mask(columns, query, any_excluded=False)) if i < len(levels)}
+
+    assert kept() == {0, 1, 2, 6}  # unrated, PG, PG13 and PG|PG13
+    columns.put(record(4, 1))  # an edit of one row
+    assert kept() == {0, 1, 2, 4, 6}
+    assert filter_mask(columns, replace(query, below_nsfw_level=None), any_excluded=False) is None

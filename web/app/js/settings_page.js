@@ -133,6 +133,7 @@ export function mountSettingsPage(root, { onLanguage } = {}) {
       checked: Boolean(settings.download_example_images) });
 
     const blurMature = h("input", { type: "checkbox", id: "blur-mature-content", checked: settings.blur_mature_content !== false });
+    const onlySfw = h("input", { type: "checkbox", id: "show-only-sfw", checked: Boolean(settings.show_only_sfw) });
     const blurLevel = h("select", { class: "select", id: "mature-blur-level", "aria-describedby": "mature-blur-level-hint" },
       ...Object.keys(BLUR_LEVELS).map((level) => h("option", { value: level, text: t(`manager.nsfw.level_${level}`),
         selected: level === String(settings.mature_blur_level || "R").toUpperCase() })));
@@ -164,6 +165,7 @@ export function mountSettingsPage(root, { onLanguage } = {}) {
         download_example_images: downloadExamples.checked,
         blur_mature_content: blurMature.checked,
         mature_blur_level: blurLevel.value,
+        show_only_sfw: onlySfw.checked,
       };
       const inputs = { poll_interval_seconds: poll, download_concurrency: concurrency, download_skip_base_models: skipBases,
         example_images_path: examplesPath };
@@ -226,7 +228,8 @@ export function mountSettingsPage(root, { onLanguage } = {}) {
         h("label", { class: "check-row" }, downloadExamples, h("span", { text: t("manager.settings.download_example_images") }))),
       h("section", { class: "card-section", id: "settings-nsfw" }, h("h2", { text: t("manager.nsfw.title") }),
         h("label", { class: "check-row" }, blurMature, h("span", { text: t("manager.nsfw.blur") })),
-        field("manager.nsfw.level", blurLevel, t("manager.nsfw.level_hint"))),
+        field("manager.nsfw.level", blurLevel, t("manager.nsfw.level_hint")),
+        h("label", { class: "check-row" }, onlySfw, h("span", { text: t("manager.nsfw.only_sfw") }))),
       h("div", { class: "form-footer" }, status, h("button", { type: "submit", class: "btn btn-primary", id: "save-settings",
         text: t("common.save") }))));
   }
