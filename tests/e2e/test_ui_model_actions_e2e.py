@@ -169,6 +169,8 @@ def test_move_with_the_folder_picker(server, page):
     root = page.locator("#move-root").input_value()
     assert Path(root).resolve() == server.library.resolve()  # the root the model is in comes first
     assert page.locator("#move-folder").input_value() == "characters"
+    assert page.locator("#move-folder-list [aria-selected='true']").get_attribute("data-folder") == "characters"
+    assert page.locator("#move-folder-list .folder-option[data-folder='concepts']").count() == 1  # every folder at first
     page.fill("#move-folder", "anime")  # filters the picker
     page.click("#move-folder-list .folder-option[data-folder='styles/anime']")
     assert page.locator("#move-folder").input_value() == "styles/anime"

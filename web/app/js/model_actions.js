@@ -272,8 +272,9 @@ export async function moveDialog(pageType, items, changed) {
       const mark = () => {
         for (const el of list.children) el.setAttribute("aria-selected", String(el.dataset.folder === folderInput.value.trim()));
       };
+      let filtering = false; // the whole tree first; typing narrows it
       const drawList = () => {
-        const needle = folderInput.value.trim().toLowerCase();
+        const needle = filtering ? folderInput.value.trim().toLowerCase() : "";
         const shown = ["", ...folders].filter((f) => !needle || f.toLowerCase().includes(needle) || f === "");
         list.replaceChildren(...shown.slice(0, 300).map((folder) => h("div", {
           role: "option", class: "folder-option", tabindex: "-1", "aria-selected": "false", dataset: { folder },
@@ -282,8 +283,10 @@ export async function moveDialog(pageType, items, changed) {
           onclick: () => { folderInput.value = folder; mark(); },
         })));
         mark();
+        const picked = list.querySelector("[aria-selected='true']");
+        if (picked && !filtering) picked.scrollIntoView({ block: "nearest" });
       };
-      folderInput.addEventListener("input", drawList);
+      folderInput.addEventListener("input", () => { filtering = true; drawList(); });
       const submit = async (event) => {
         event.preventDefault();
         const rel = folderInput.value.trim().replace(/^\/+|\/+$/g, "");
