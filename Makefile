@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 DEPS_STAMP := $(VENV)/.deps-installed
 ARGS ?=
 
-.PHONY: run demo test bench clean browser
+.PHONY: run demo test bench mutants clean browser
 
 # Browser tests drive Debian's Chromium; as root it is installed when missing, otherwise they are skipped.
 browser:
@@ -32,5 +32,10 @@ test: $(DEPS_STAMP) browser
 bench: $(DEPS_STAMP)
 	for bench in benchmarks/bench_*.py; do $(PY) $$bench $(ARGS) || exit 1; done
 
+# Mutation testing with mutmut (not in CI: hours on 2 cores). Narrow it with MUTATE="py/library/query.py"
+# TESTS="tests/unit"; it prints the mutants that survived and the score.
+mutants: $(DEPS_STAMP)
+	MUTATE="$(MUTATE)" TESTS="$(TESTS)" bash tests/mutants.sh
+
 clean:
-	rm -rf $(VENV) .pytest_cache .coverage htmlcov
+	rm -rf $(VENV) .pytest_cache .coverage htmlcov .mutants

@@ -71,3 +71,12 @@ def test_clean_up_with_a_root_spelled_with_a_trailing_separator(roots):
     (root / "a" / "b").mkdir(parents=True)
     removed = remove_empty_dirs(str(root / "a" / "b"), str(root) + os.sep)
     assert removed == [str(root / "a" / "b"), str(root / "a")] and root.is_dir()
+
+
+@pytest.mark.parametrize("through_links", [False, True])
+def test_a_relative_path_is_read_against_the_first_root(roots, through_links):
+    root, sibling = roots
+    confined = confine("sub/x.safetensors", [root, sibling], through_links=through_links)
+    assert confined.root == root and confined.relative == "sub/x.safetensors"
+    with pytest.raises(PathNotAllowed, match="No library roots"):
+        confine("sub/x.safetensors", [], through_links=through_links)
