@@ -5,10 +5,13 @@ ComfyUI.
 """
 from __future__ import annotations
 
+import asyncio
+import atexit
 import logging
 import os
+import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from .anchor_settings import anchor_settings_candidates, custom_nodes_dirs_near
 from .app import AppContext, attach_to_app, create_context
@@ -17,6 +20,7 @@ from .settings import PACKAGE_ROOT, resolve_runtime_paths
 
 logger = logging.getLogger(__name__)
 
+EXIT_CLOSE_SECONDS = 5.0
 COMFYUI_FOLDERS = {"lora": ("loras",), "checkpoint": ("checkpoints", "diffusion_models", "unet"),
                    "embedding": ("embeddings",)}
 
@@ -67,6 +71,38 @@ def attach_to_comfyui(environ: Any = os.environ) -> AppContext | None:
     candidates = anchor_settings_candidates(environ=environ, custom_nodes_dirs=custom_nodes_dirs(folder_paths))
     context = create_context(paths, extra_roots=comfyui_roots(folder_paths), import_candidates=candidates)
     attach_to_app(instance.app, context, early=True)
-    nodes_runtime.bind(context, getattr(instance, "loop", None))
+    loop = getattr(instance, "loop", None)
+    nodes_runtime.bind(context, loop)
+    close_at_exit(context, loop)
     logger.info("LoRA Manager attached to ComfyUI (settings: %s)", paths.settings_path)
     return context
+
+
+def close_at_exit(context: AppContext, loop: asyncio.AbstractEventLoop | None,
+                  timeout: float = EXIT_CLOSE_SECONDS) -> Callable[[], None]:
+    """Close every store when the interpreter exits, before it waits for threads.
+
+    Why: ComfyUI ends on Ctrl+C by leaving its event loop; it never runs the app's shutdown hooks, so our
+    stores would stay open. ``threading._register_atexit`` callbacks run first in the interpreter's exit, while
+    the loop still exists (stopped, not closed): the close runs on it, bounded by ``timeout``. Falls back to
+    ``atexit`` where that hook is missing (the stores' threads are daemons, so exit never hangs either way).
+    """
+    def close() -> None:
+        if loop is None or loop.is_closed():
+            return
+        try:
+            if loop.is_running():  # the loop lives in another thread
+                asyncio.run_coroutine_threadsafe(context.close(), loop).result(timeout)
+            else:
+                loop.run_until_complete(asyncio.wait_for(context.close(), timeout))
+        except BaseException as exc:  # noqa: BLE001 - exiting anyway: say what was left open, never raise
+            logger.warning("LoRA Manager could not close its stores on exit: %r", exc)
+
+    register = getattr(threading, "_register_atexit", None)
+    try:
+        if register is None:
+            raise RuntimeError("no threading exit hook")
+        register(close)
+    except RuntimeError:  # missing, or the interpreter is already shutting down
+        atexit.register(close)
+    return close

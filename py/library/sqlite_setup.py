@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -89,8 +90,22 @@ async def open_database(path: Path, migrations: Sequence[str], label: str, *,
         return await _connect(path, migrations, label, row_factory), aside
 
 
+def _daemon_connection(path: Path) -> aiosqlite.Connection:
+    """An aiosqlite connection whose worker thread is a daemon.
+
+    Why: inside ComfyUI nothing closes our stores when Ctrl+C ends its event loop, and a non-daemon worker
+    thread then keeps the interpreter waiting forever. Every commit is durable (WAL), so a thread ended by the
+    interpreter's exit loses nothing; stores are still closed on shutdown where the host lets us.
+    """
+    conn = aiosqlite.connect(path)
+    thread = getattr(conn, "_thread", None)  # not started until the connection is awaited
+    if isinstance(thread, threading.Thread) and not thread.is_alive():
+        thread.daemon = True
+    return conn
+
+
 async def _connect(path: Path, migrations: Sequence[str], label: str, row_factory: Any) -> aiosqlite.Connection:
-    conn = await aiosqlite.connect(path)
+    conn = await _daemon_connection(path)
     try:
         if row_factory is not None:
             conn.row_factory = row_factory

@@ -129,6 +129,8 @@ async def api_middleware(request: web.Request, handler: Handler) -> web.StreamRe
             },
         )
     try:
+        if await _answered_by_a_foreign_route(request):
+            raise web.HTTPNotFound()
         response = await _guarded(request, handler)
     except ApiError as exc:
         response = json_error(exc.message, exc.status, **exc.extra)
@@ -150,6 +152,30 @@ async def api_middleware(request: web.Request, handler: Handler) -> web.StreamRe
     if cors and not response.prepared:
         response.headers.update(cors)
     return response
+
+
+async def _answered_by_a_foreign_route(request: web.Request) -> bool:
+    """True when an ``/api/lm`` path is none of our routes but the host app would answer it anyway.
+
+    Why: inside ComfyUI a catch-all static route at ``/`` matches every path (it answers an unknown one with a
+    plain-text 404 only once the response is sent, and a POST with 405), so an unknown API route must be
+    recognised before it gets there: it then answers a JSON 404 like every other API error.
+    """
+    app = request.app
+    own = app.get(OWN_RESOURCES)
+    if app.get(OWNS_WHOLE_APP) or own is None:
+        return False
+    resource = getattr(request.match_info.route, "resource", None)
+    if resource is not None:
+        return resource not in own
+    error = getattr(request.match_info, "http_exception", None)
+    if getattr(error, "status", None) != 405:
+        return False
+    for candidate in own:  # a 405: ours only when one of our routes has this path with other methods
+        _match, allowed = await candidate.resolve(request)
+        if allowed:
+            return False
+    return True
 
 
 async def _guarded(request: web.Request, handler: Handler) -> web.StreamResponse:

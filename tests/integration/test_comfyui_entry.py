@@ -77,3 +77,23 @@ def test_prompt_server_not_running(monkeypatch, comfyui_stubs):
     sys.modules["server"].PromptServer.instance = None
     module = _import_as_custom_node("comfyui_lora_manager_not_running")
     assert module.LORA_MANAGER_CONTEXT is None
+
+
+async def test_unknown_api_routes_answer_json_404_past_comfyui_s_catch_all_route(comfyui_stubs, aiohttp_client,
+                                                                                  tmp_path):
+    """ComfyUI adds ``web.static('/', web_root)`` after importing custom nodes; it matches every path."""
+    app, _dirs = comfyui_stubs
+    _import_as_custom_node("comfyui_lora_manager_catch_all")
+    web_root = tmp_path / "web_root"
+    web_root.mkdir()
+    (web_root / "index.html").write_text("<html></html>", encoding="utf-8")
+    app.router.add_routes([web.static("/", web_root)])
+    client = await aiohttp_client(app)
+    for method in ("GET", "POST", "DELETE"):
+        response = await client.request(method, "/api/lm/no-such-route")
+        assert response.status == 404, method
+        assert await response.json() == {"success": False, "error": "No such API route: /api/lm/no-such-route"}
+    wrong_method = await client.delete("/api/lm/health-check")
+    assert wrong_method.status == 405 and (await wrong_method.json())["success"] is False
+    assert (await client.get("/api/lm/health-check")).status == 200
+    assert await (await client.get("/index.html")).text() == "<html></html>"  # ComfyUI's own files still served
