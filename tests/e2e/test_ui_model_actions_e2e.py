@@ -296,6 +296,7 @@ def test_mature_previews_blur_reveal_on_click_and_follow_the_setting(server, pag
     assert blurred(page, "Anime Lineart")  # X, the default blurs from R
     assert not blurred(page, "Neon City")  # PG
     assert page.evaluate("getComputedStyle(document.querySelector('.nsfw-blurred img')).filter").startswith("blur")
+    assert card(page, "Anime Lineart").locator(".nsfw-reveal").get_attribute("tabindex") == "-1"  # one Tab stop per grid
     card(page, "Anime Lineart").locator(".nsfw-reveal").click()
     assert not blurred(page, "Anime Lineart")
     assert page.locator(".modal").count() == 0  # revealing does not open the details

@@ -115,7 +115,7 @@ export class VirtualGrid {
     } else {
       media.append(h("div", { class: "no-preview", "aria-hidden": "true", text: (name || "?").slice(0, 1).toUpperCase() }));
     }
-    if (item.preview_url) applyBlur(media, item.preview_nsfw_level, item.preview_url);
+    if (item.preview_url) applyBlur(media, item.preview_nsfw_level, item.preview_url, { focusable: false });
     const badges = h("div", { class: "card-badges" });
     if (item.favorite) badges.append(h("span", { class: "badge badge-favorite", title: t("manager.card.favorite"), text: "★" }));
     if (item.status && item.status !== "ok") {

@@ -26,11 +26,14 @@ export function shouldBlur(level, url = "") {
   return state.blur && highest(level) >= state.threshold && !(url && revealed.has(url));
 }
 
-/** Blur ``container`` (the media's parent) and put a reveal button over it, when the level asks for it. */
-export function applyBlur(container, level, url) {
+/** Blur ``container`` (the media's parent) and put a reveal button over it, when the level asks for it.
+ * In the grid the button stays out of the Tab order (``focusable: false``): the grid keeps one Tab stop, and the
+ * details, opened with Enter, have a reveal button that takes focus. */
+export function applyBlur(container, level, url, { focusable = true } = {}) {
   if (!shouldBlur(level, url)) return;
   container.classList.add("nsfw-blurred");
   const reveal = h("button", { type: "button", class: "nsfw-reveal", dataset: { action: "reveal" },
+    tabindex: focusable ? null : "-1",
     "aria-label": t("manager.nsfw.reveal_label"), text: t("manager.nsfw.reveal") });
   reveal.addEventListener("click", (event) => {
     event.preventDefault();

@@ -29,7 +29,7 @@ function recipeCard(item, index) {
   } else {
     media.append(h("div", { class: "no-preview", "aria-hidden": "true", text: name.slice(0, 1).toUpperCase() }));
   }
-  if (item.file_url) applyBlur(media, item.preview_nsfw_level, item.file_url);
+  if (item.file_url) applyBlur(media, item.preview_nsfw_level, item.file_url, { focusable: false });
   const badges = h("div", { class: "card-badges" });
   if (item.favorite) badges.append(h("span", { class: "badge badge-favorite", title: t("manager.card.favorite"), text: "★" }));
   const missing = missingCount(item);
