@@ -35,7 +35,7 @@ LORAS: list[dict[str, Any]] = [
     {"rel": "characters/robot.safetensors", "name": "Steel Robot", "base": "Flux.1 D", "family": "flux",
      "tags": ["character", "scifi"], "favorite": True},
     {"rel": "concepts/neon_city.safetensors", "name": "Neon City", "base": "Flux.1 D", "family": "flux", "tags": ["scifi"],
-     "preview": ".png"},
+     "preview": ".png", "nsfw": 8},
     {"rel": "zebra_stripes.safetensors", "name": "Zebra Stripes", "base": "SD 1.5", "tags": []},
 ]
 
@@ -52,6 +52,7 @@ def build_library(models: Path) -> None:
         tips = json.dumps({"strength": spec["strength"]}) if "strength" in spec else "{}"
         sidecar = lm_sidecar(stem, model_name=spec["name"], base_model=spec["base"], tags=spec["tags"],
                              favorite=spec.get("favorite", False), usage_tips=tips,
+                             preview_nsfw_level=spec.get("nsfw", 0),
                              civitai={"id": 3000 + number, "modelId": 600 + number, "name": "v1.0",
                                       "trainedWords": [f"{stem}_trigger", "masterpiece"], "baseModel": spec["base"]})
         path = write_lora(loras, spec["rel"], family=spec.get("family", "sd15"), sidecar=sidecar)
@@ -280,6 +281,29 @@ def test_click_puts_lora_into_the_selected_loader(comfy, ui):
     page.wait_for_function("() => document.querySelector('.lm-sidebar .lm-message').textContent.includes('masterpiece')")
     assert page.evaluate("navigator.clipboard.readText()") == "knight_trigger, masterpiece"
     save_look(page, "added")
+    assert page.js_errors == []
+
+
+def test_mature_previews_are_blurred_until_their_thumbnail_is_clicked(comfy, ui):
+    """The manager's blur settings (default: from R up); Neon City's preview is rated X, Anime Lineart's is not."""
+    page = ui
+    loader = add_node(page, "LoraLoaderLM")
+    search(page, "neon city", 1)
+    row = page.locator(ROW, has_text="Neon City")
+    thumb = row.locator(".lm-thumb")
+    thumb.locator("img").wait_for()
+    assert "lm-nsfw" in thumb.get_attribute("class")
+    assert page.evaluate("getComputedStyle(document.querySelector('.lm-thumb.lm-nsfw img')).filter").startswith("blur")
+    row.hover()
+    page.wait_for_selector(".lm-hover-preview.lm-visible img.lm-nsfw")
+    thumb.click()  # reveals; the model is not added
+    page.wait_for_function("() => !document.querySelector('.lm-sidebar .lm-thumb.lm-nsfw')")
+    assert widget_value(page, loader, "text") == ""
+    page.mouse.move(0, 0)
+    row.locator(".lm-name").hover()
+    page.wait_for_selector(".lm-hover-preview.lm-visible img:not(.lm-nsfw)")
+    search(page, "anime lineart", 1)
+    assert "lm-nsfw" not in page.locator(ROW, has_text="Anime Lineart").locator(".lm-thumb").get_attribute("class")
     assert page.js_errors == []
 
 

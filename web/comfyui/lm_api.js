@@ -46,6 +46,11 @@ export class LibraryClient {
     return this.json(`/lm/${type}/list?${listQuery(filters)}`, { signal });
   }
 
+  /** The manager's settings (for the NSFW blur); none when they cannot be read. */
+  settings() {
+    return this.json("/lm/settings").then((body) => body.settings || {}, () => ({}));
+  }
+
   /** Base models, folders and top tags for the filter menus; a list that cannot be loaded is empty. */
   async filters(type) {
     const safe = (promise, pick) => promise.then(pick, () => []);

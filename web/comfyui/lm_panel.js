@@ -4,6 +4,7 @@
 import { MODEL_TYPES } from "./lm_api.js";
 import { VirtualList } from "./lm_list.js";
 import { applyToNode, findTarget, nodeTitle } from "./lm_graph.js";
+import { blurConfig, isBlurred } from "./lm_nsfw.js";
 import { loraSyntax, triggerWords } from "./lm_syntax.js";
 
 export const ROW_HEIGHT = 56;
@@ -61,6 +62,8 @@ export class SidebarPanel {
     this.state = { type: "loras", search: "", baseModel: "", folder: "", tag: "", favorites: false };
     this.searchTimer = 0;
     this.mounted = false;
+    this.nsfw = blurConfig();
+    this.revealed = new Set(); // preview URLs the user chose to see
     this.build();
   }
 
@@ -130,6 +133,10 @@ export class SidebarPanel {
     if (!this.mounted) {
       this.mounted = true;
       this.reload();
+      this.client.settings().then((settings) => {
+        this.nsfw = blurConfig(settings);
+        this.list.refresh();
+      });
     } else {
       this.list.schedule();
     }
@@ -207,8 +214,14 @@ export class SidebarPanel {
     return item.preview_url ? this.url(item.preview_url) : "";
   }
 
+  /** A preview that stays blurred: rated at or above the level and not revealed. */
+  blurred(item, src) {
+    return Boolean(src) && isBlurred(this.nsfw, item.preview_nsfw_level) && !this.revealed.has(src);
+  }
+
   renderRow(item, index) {
     const src = this.previewSrc(item);
+    const blur = this.blurred(item, src);
     const thumb = !src ? el("span", { class: "mdi mdi-image-off-outline lm-no-preview", "aria-hidden": "true" })
       : VIDEO.test(src) ? el("video", { src, muted: "", preload: "metadata", playsinline: "" })
         : el("img", { src, alt: "", loading: "lazy", decoding: "async", draggable: "false" });
@@ -221,7 +234,9 @@ export class SidebarPanel {
       title: item.folder ? `${item.folder}/${item.file_name}` : item.file_name,
       dataset: { fileName: item.file_name, index: String(index) },
     }, [
-      el("div", { class: "lm-thumb" }, [thumb]),
+      blur ? el("div", { class: "lm-thumb lm-nsfw", dataset: { action: "reveal" }, title: this.t("manager.nsfw.reveal_label") },
+        [thumb, el("span", { class: "mdi mdi-eye-off lm-nsfw-icon", "aria-hidden": "true" })])
+        : el("div", { class: "lm-thumb" }, [thumb]),
       el("div", { class: "lm-text" }, [
         el("div", { class: "lm-name", text: item.model_name || item.file_name }),
         el("div", { class: "lm-meta" }, meta),
@@ -244,6 +259,15 @@ export class SidebarPanel {
     const hit = this.itemFromEvent(event);
     if (!hit) return;
     event.preventDefault();
+    const reveal = event.type === "click" && event.target.closest("[data-action='reveal']");
+    if (reveal) { // a click on a blurred thumbnail shows it; it does not add the model
+      this.revealed.add(this.previewSrc(hit.item));
+      reveal.classList.remove("lm-nsfw");
+      reveal.removeAttribute("data-action");
+      reveal.querySelector(".lm-nsfw-icon")?.remove();
+      this.hover.dataset.src = "";
+      return;
+    }
     if (event.target.closest("[data-action='triggers']")) {
       const words = triggerWords(hit.item).join(", ");
       this.notify(await copyText(words) ? this.t("sidebar.copied", { text: words }) : this.t("sidebar.copy_failed"));
@@ -301,6 +325,7 @@ export class SidebarPanel {
       this.hover.dataset.src = src;
       const media = VIDEO.test(src) ? el("video", { src, muted: "", autoplay: "", loop: "", playsinline: "" })
         : el("img", { src, alt: "" });
+      if (this.blurred(hit.item, src)) media.classList.add("lm-nsfw");
       const words = triggerWords(hit.item);
       this.hover.replaceChildren(media, el("div", { class: "lm-hover-name", text: hit.item.model_name || hit.item.file_name }),
         words.length ? el("div", { class: "lm-hover-triggers", text: words.join(", ") }) : "");
