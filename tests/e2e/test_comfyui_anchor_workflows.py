@@ -55,7 +55,7 @@ def page(browser: Any, comfy: ComfyFrontendBackend) -> Iterator[Any]:
     tab.route("http*://*/**", lambda route: route.abort() if not route.request.url.startswith(comfy.url)
               else route.continue_())
     tab.goto(comfy.url)
-    tab.wait_for_function("() => window.comfyAPI?.app?.app?.graph && window.LiteGraph?.registered_node_types"
+    tab.wait_for_function("() => window.comfyAPI?.app?.app?.canvas?.canvas && window.LiteGraph?.registered_node_types"
                           "?.['Lora Loader (LoraManager)']", timeout=30_000)
     yield tab
     context.close()
@@ -128,6 +128,37 @@ def test_older_layouts_are_fitted(page):
     assert loaded["1"] == [[META, META_VALUE], ["text", "<lora:plain:0.5>"], ["loras", [lora_row("plain", 0.5)]]]
     assert loaded["2"] == [["group_mode", True], ["default_active", True], ["allow_strength_adjustment", False],
                            ["toggle_trigger_words", [{"text": "a", "active": False}]], ["orinalMessage", "a"]]
+
+
+def test_layouts_of_that_project_s_older_versions_are_matched_by_name(page):
+    """Save Image before webp_method/jpeg_subsampling/add_loras_to_prompt, WanVideo Lora Select before
+    merge_loras, the toggle before default_active, the UNet loader before base_model and its control."""
+    wf = AnchorWorkflow()
+    wf.add(1, "Save Image (LoraManager)", {})
+    wf.add(2, "WanVideo Lora Select (LoraManager)", {})
+    wf.add(3, "TriggerWord Toggle (LoraManager)", {})
+    wf.add(4, "Unet Loader (LoraManager)", {})
+    saved = {1: ["shot", "jpeg", False, 90, True, False, True, False],
+             2: [True, "<lora:plain:0.5>", [lora_row("plain", 0.5)]],
+             3: [False, [{"text": "a", "active": False}], "a"],
+             4: ["flux_dev.safetensors", "fp8_e5m2"]}
+    ui = {"id": "old", "revision": 0, "last_node_id": 4, "last_link_id": 0, "links": [], "groups": [], "config": {},
+          "extra": {}, "version": 0.4,
+          "nodes": [{"id": i, "type": wf.nodes[i].node_type, "pos": [0, 200 * i], "size": [300, 150], "flags": {},
+                     "order": i, "mode": 0, "inputs": [], "outputs": [], "properties": {}, "widgets_values": values}
+                    for i, values in saved.items()]}
+    load(page, ui)
+    loaded = {k: dict(map(tuple, v)) for k, v in widgets(page).items()}
+    assert loaded["1"] == {"filename_prefix": "shot", "file_format": "jpeg", "lossless_webp": False, "quality": 90,
+                           "webp_method": 6, "jpeg_subsampling": 0, "embed_workflow": True,
+                           "save_with_metadata": False, "add_loras_to_prompt": False, "add_counter_to_filename": True,
+                           "save_as_recipe": False}
+    assert loaded["2"] == {"low_mem_load": True, "merge_loras": True, META: META_VALUE, "text": "<lora:plain:0.5>",
+                           "loras": [lora_row("plain", 0.5)]}
+    assert loaded["3"] == {"group_mode": False, "default_active": True, "allow_strength_adjustment": False,
+                           "toggle_trigger_words": [{"text": "a", "active": False}], "orinalMessage": "a"}
+    assert loaded["4"] == {"unet_name": "flux_dev.safetensors", "control_after_generate": "fixed",
+                           "weight_dtype": "fp8_e5m2", "base_model": "Any"}
 
 
 def test_editing_the_text_updates_the_rows_and_a_row_the_text(page):

@@ -69,6 +69,7 @@ async def test_basic_workflow_runs_unchanged(lib_env, library, comfy_stubs, sour
     assert words == "detailed,, sharp focus,, anime"
     assert loaded == "<lora:plain:0.4> <lora:detail_tweaker:0.8> <lora:style/anime_style:0.5:0.25>"
     assert run.outputs["4"] == ("detailed, anime",)  # "sharp focus" is switched off in the toggle
+    assert ("trigger_word_update", {"id": "4", "message": words}) in comfy_stubs.sent  # the toggle's frontend
     conditioning, encoded = run.outputs["5"]
     assert encoded in ("detailed, anime, a castle on a hill, dawn", "detailed, anime, a castle on a hill, dusk")
     assert conditioning[0][0][3] == encoded

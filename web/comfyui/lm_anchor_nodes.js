@@ -11,7 +11,8 @@
 import { app } from "../../scripts/app.js";
 import { api } from "../../scripts/api.js";
 import {
-  DEFAULT_CONFIGS, META_PREFIX, WIDGET_IDS, describeConfig, fitControlFilter, fitToggleValues, fitWidgetValues, metaValue,
+  DEFAULT_CONFIGS, META_PREFIX, WIDGET_IDS, describeConfig, fitControlFilter, fitOldLayout, fitToggleValues, fitWidgetValues,
+  metaValue,
   rowsFromText, textFromRows, toggleRows,
 } from "./lm_anchor_values.js";
 
@@ -253,7 +254,10 @@ app.registerExtension({
       nodeType.prototype.configure = function (info, ...rest) {
         if (info && Array.isArray(info.widgets_values)) {
           const names = serializedNames(this);
-          let values = fitControlFilter(info.widgets_values, names, widgetNamed(this, "control_filter_list")?.value);
+          const defaults = Object.fromEntries((this.widgets || []).map((w) => [w.name, w.value]));
+          let values = info.properties?.[WIDGET_IDS] ? info.widgets_values
+            : fitOldLayout(name, info.widgets_values, names.filter((n) => n !== "control_filter_list"), defaults);
+          values = fitControlFilter(values, names, widgetNamed(this, "control_filter_list")?.value);
           if (name === TOGGLE) values = fitToggleValues(values);
           else if (hasAutocomplete) values = keepForceInputValues(this, fitWidgetValues(values, names, info.properties?.[WIDGET_IDS]));
           info.widgets_values = values;

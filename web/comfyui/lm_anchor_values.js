@@ -88,6 +88,34 @@ export function fitWidgetValues(values, currentNames, savedNames) {
   return values;
 }
 
+const SAVE_IMAGE_OLD = ["filename_prefix", "file_format", "lossless_webp", "quality"];
+/**
+ * Widget layouts older versions of ComfyUI-Lora-Manager saved, by node type (read from its history): a saved
+ * list of one of these lengths is matched by name, widgets it did not have keep their defaults.
+ */
+export const OLD_LAYOUTS = {
+  "Save Image (LoraManager)": [
+    [...SAVE_IMAGE_OLD, "webp_method", "jpeg_subsampling", "embed_workflow", "save_with_metadata",
+      "add_counter_to_filename", "save_as_recipe"],
+    [...SAVE_IMAGE_OLD, "embed_workflow", "save_with_metadata", "add_counter_to_filename", "save_as_recipe"],
+    [...SAVE_IMAGE_OLD, "embed_workflow", "save_with_metadata", "add_counter_to_filename"],
+    [...SAVE_IMAGE_OLD, "embed_workflow", "add_counter_to_filename"],
+  ],
+  "WanVideo Lora Select (LoraManager)": [["low_mem_load", "text", "loras"]],
+  "TriggerWord Toggle (LoraManager)": [["group_mode", "toggle_trigger_words", "orinalMessage"],
+    ["group_mode", "default_active", "toggle_trigger_words", "orinalMessage"]],
+  "Unet Loader (LoraManager)": [["unet_name", "weight_dtype"]],
+};
+
+/** Saved values of an older layout (see OLD_LAYOUTS) put under today's widget names; `defaults` by name. */
+export function fitOldLayout(nodeType, values, currentNames, defaults) {
+  if (!Array.isArray(values) || values.length === currentNames.length) return values;
+  const layout = (OLD_LAYOUTS[nodeType] || []).find((names) => names.length === values.length);
+  if (!layout) return values;
+  const byName = new Map(layout.map((name, index) => [name, values[index]]));
+  return currentNames.map((name) => (byName.has(name) ? byName.get(name) : defaults[name]));
+}
+
 /**
  * Values saved before the frontend gave a combo's `control_after_generate` a `control_filter_list` widget
  * (one value fewer): the filter's current value is put in its place, so later values keep their widgets.
