@@ -113,7 +113,7 @@ class TextAnchor(_WildcardNode):
         }
 
     @classmethod
-    def IS_CHANGED(cls, text: str = "", seed: int | None = None) -> Any:
+    def IS_CHANGED(cls, text: str = "", seed: int | None = None, **_: Any) -> Any:
         return float("nan") if contains_dynamic_syntax(text) and seed is None else False
 
     def process(self, text: str = "", seed: int | None = None, unique_id: Any = None,

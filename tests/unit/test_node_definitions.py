@@ -63,16 +63,19 @@ def test_anchor_node_interface(name):
     assert callable(getattr(cls(), cls.FUNCTION))
 
 
-@pytest.mark.parametrize("name", sorted(ANCHOR_NODES))
-def test_anchor_node_accepts_every_saved_input(name):
-    """The node function takes every input name its layout can send (widgets, sockets, hidden)."""
+@pytest.mark.parametrize("name", sorted(NODE_CLASS_MAPPINGS))
+def test_node_accepts_every_input_it_declares(name):
+    """The node function, and ``IS_CHANGED`` (ComfyUI calls it with the same inputs, hidden ones included),
+    take every input name the node declares."""
     cls = NODE_CLASS_MAPPINGS[name]
-    parameters = inspect.signature(getattr(cls(), cls.FUNCTION)).parameters
-    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
     spec = cls.INPUT_TYPES()
     names = [*(spec.get("required") or {}), *(spec.get("optional") or {}), *(spec.get("hidden") or {})]
-    for input_name in names:
-        assert takes_any or input_name in parameters, input_name
+    functions = [getattr(cls(), cls.FUNCTION)] + ([cls.IS_CHANGED] if hasattr(cls, "IS_CHANGED") else [])
+    for function in functions:
+        parameters = inspect.signature(function).parameters
+        takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
+        for input_name in names:
+            assert takes_any or input_name in parameters, (function.__name__, input_name)
 
 
 @pytest.mark.parametrize("name", sorted(OWN_NODE_TYPES))
