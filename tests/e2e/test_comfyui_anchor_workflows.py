@@ -183,9 +183,13 @@ def test_editing_the_text_updates_the_rows_and_a_row_the_text(page):
     }}""")
     assert [(r["name"], r["strength"], r["clipStrength"], r["active"]) for r in rows] == [
         ("plain", 0.7, 0.7, False), ("detail_tweaker", 1.0, 0.5, True)]
-    page.locator(".lm-rows .lm-row").nth(0).locator("input[type=number]").fill("0.25")
-    page.locator(".lm-rows .lm-row").nth(0).locator("input[type=number]").dispatch_event("change")
-    text = page.evaluate(f"() => {APP}.graph.getNodeById(1).widgets.find(w => w.name === 'text').value")
+    text = page.evaluate(f"""() => {{  // what typing 0.25 into the first row's strength does
+        const node = {APP}.graph.getNodeById(1);
+        const input = node.widgets.find(w => w.name === 'loras').element.querySelector('.lm-row input[type=number]');
+        input.value = '0.25';
+        input.dispatchEvent(new Event('change'));
+        return node.widgets.find(w => w.name === 'text').value;
+    }}""")
     assert text == "<lora:plain:0.25> <lora:detail_tweaker:1.0:0.5>"
     assert page_errors(page) == []
 
