@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from lora_manager.py.services.recipes.parsers import parse_metadata_text
@@ -60,6 +60,9 @@ def reference(chain: list, side: list) -> tuple[set[str], set[str]]:
         if isinstance(stage, Loader):
             state = apply(stage, state)
             continue
+        # a switch whose input is already cut off by a muted node is a workflow ComfyUI refuses to run:
+        # what it "used" is undefined, so such graphs are not generated
+        assume(state is not None)
         on_false, on_true = state, apply(stage.branch, state)
         if on_false is None or on_true is None:
             state = on_true if on_false is None else on_false
