@@ -89,6 +89,10 @@ def test_language_switch_changes_visible_text_and_is_persisted(small_server, pag
         assert page.input_value("#language-select") == "de"
         page.select_option("#language-select", "ja")
         page.wait_for_function("document.querySelector(\"#main-nav a[data-page='settings']\").textContent === '設定'")
+        for _ in range(50):  # the page's own save lands first, so the reset below is the last word
+            if small_server.settings()["language"] == "ja":
+                break
+            page.wait_for_timeout(100)
     finally:
         small_server.post("/api/lm/settings", {"language": "en"})
 
