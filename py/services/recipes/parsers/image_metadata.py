@@ -1,4 +1,5 @@
-"""Read the text an image carries (PNG text chunks, EXIF comments, XMP) without trusting the bytes.
+"""Read the text an image carries (PNG text chunks, EXIF comments, XMP; an MP4's metadata items) without
+trusting the bytes.
 
 Why separate: every parser works on a plain ``dict[str, str]``; only this module touches Pillow, so corrupt or
 hostile files fail here, once, with ``ImageReadError``.
@@ -12,8 +13,9 @@ from typing import Any
 
 from PIL import Image
 
-from ....library.media import ImageRejected, opened_image
+from ....library.media import ImageRejected, opened_image, sniff_media
 from .errors import ImageReadError
+from .video_metadata import mp4_text
 
 logger = logging.getLogger(__name__)
 
@@ -148,6 +150,8 @@ def extract_image_metadata(data: bytes) -> ImageMetadata:
         raise ImageReadError("image data must be bytes")
     if len(data) == 0:
         raise ImageReadError("empty image data")
+    if sniff_media(data) == ".mp4":  # ComfyUI's video savers: the workflow is in the metadata boxes
+        return ImageMetadata(format="mp4", width=0, height=0, text=mp4_text(bytes(data)))
     try:
         with opened_image(data) as img:
             fmt = (img.format or "unknown").lower()
