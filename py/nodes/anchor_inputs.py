@@ -12,13 +12,12 @@ ComfyUI's plain ``INPUT_TYPES`` dicts cannot express, and several nodes share th
 """
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass
 from typing import Any, Iterable
 
 from .resolve import NodeInputError
-from .stacker import MAX_STRENGTH, LoraRequest
+from .stacker import LoraRequest, check_strength
 
 __all__ = ["AnyType", "ANY", "FlexibleInputs", "NumberedInputs", "unwrap_widget", "LoraEntry", "lora_entries",
            "requests_from_entries", "autocomplete_text", "anchor_trigger_text", "anchor_syntax", "ANCHOR_CATEGORY",
@@ -105,17 +104,12 @@ class LoraEntry:
 
 
 def _number(value: Any, what: str, name: str) -> float:
-    if isinstance(value, str):
+    if isinstance(value, str):  # widget rows saved as text
         try:
             value = float(value.strip())
         except ValueError:
             raise NodeInputError(f"LoRA '{name}': {what} strength must be a number, got {value!r}") from None
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise NodeInputError(f"LoRA '{name}': {what} strength must be a number, got {value!r}")
-    number = float(value)
-    if not math.isfinite(number) or abs(number) > MAX_STRENGTH:
-        raise NodeInputError(f"LoRA '{name}': {what} strength {value} is outside -{MAX_STRENGTH:g}..{MAX_STRENGTH:g}")
-    return number
+    return check_strength(value, what, name)
 
 
 def lora_entries(value: Any) -> list[LoraEntry]:

@@ -30,7 +30,8 @@ class LoraRequest:
     source: str  # "text" or "stack": where the request came from, for error messages
 
 
-def _strength(value: Any, what: str, name: str) -> float:
+def check_strength(value: Any, what: str, name: str) -> float:
+    """A LoRA strength as a finite number within ±MAX_STRENGTH, else a NodeInputError naming the LoRA."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise NodeInputError(f"LoRA '{name}': {what} strength must be a number, got {value!r}")
     number = float(value)
@@ -46,7 +47,7 @@ def requests_from_text(text: Any) -> list[LoraRequest]:
     if not isinstance(text, str):
         raise NodeInputError(f"LoRA text must be a string, got {type(text).__name__}")
     return [
-        LoraRequest(e.name, _strength(e.model_strength, "model", e.name), _strength(e.clip_strength, "clip", e.name),
+        LoraRequest(e.name, check_strength(e.model_strength, "model", e.name), check_strength(e.clip_strength, "clip", e.name),
                     "text")
         for e in parse_lora_syntax(text)
     ]
@@ -67,8 +68,8 @@ def requests_from_stack(stack: Any) -> list[LoraRequest]:
         name = entry[0].strip()
         if not name or name.lower() == "none":
             continue
-        model = _strength(entry[1], "model", name)
-        clip = _strength(entry[2], "clip", name) if len(entry) == 3 else model
+        model = check_strength(entry[1], "model", name)
+        clip = check_strength(entry[2], "clip", name) if len(entry) == 3 else model
         requests.append(LoraRequest(name, model, clip, "stack"))
     return requests
 

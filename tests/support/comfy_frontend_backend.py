@@ -22,6 +22,8 @@ from typing import Any
 import pytest
 from aiohttp import WSMsgType, web
 
+from support.comfy_modules import comfy_modules
+
 ROOT = Path(__file__).resolve().parents[2]
 EXTENSION_NAME = "lora_manager"
 CUSTOM_NODE_MODULE = "comfyui_lora_manager_frontend_e2e"
@@ -154,20 +156,10 @@ class ComfyFrontendBackend:
 
 def _install_comfyui_stubs(patch: pytest.MonkeyPatch, app: web.Application, loop: asyncio.AbstractEventLoop,
                            folders: dict[str, Path], output_dir: Path) -> None:
-    server = types.ModuleType("server")
-    server.PromptServer = type("PromptServer", (), {"instance": types.SimpleNamespace(app=app, loop=loop)})
-    folder_paths = types.ModuleType("folder_paths")
-
-    def get_folder_paths(name: str) -> list[str]:
-        if name not in folders:
-            raise KeyError(name)
-        return [str(folders[name])]
-
-    folder_paths.get_folder_paths = get_folder_paths
-    folder_paths.get_filename_list = lambda name: _files_under(folders[name]) if name in folders else []
-    folder_paths.get_output_directory = lambda: str(output_dir)
-    patch.setitem(sys.modules, "server", server)
-    patch.setitem(sys.modules, "folder_paths", folder_paths)
+    modules = comfy_modules(app, loop, folders, output_dir,
+                            filename_list=lambda name: _files_under(folders[name]) if name in folders else [])
+    for name, module in modules.items():
+        patch.setitem(sys.modules, name, module)
 
 
 def _import_custom_node() -> types.ModuleType:

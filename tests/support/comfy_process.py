@@ -15,12 +15,13 @@ import signal
 import sys
 import threading
 import time
-import types
 from pathlib import Path
 
 
 def main(root: Path, work: Path) -> None:
     from aiohttp import web
+
+    from comfy_modules import comfy_modules  # beside this script (its folder is the first import path)
 
     # As when ComfyUI is started from a terminal (a background job of a shell would inherit SIGINT ignored).
     signal.signal(signal.SIGINT, signal.default_int_handler)
@@ -28,21 +29,10 @@ def main(root: Path, work: Path) -> None:
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     app = web.Application()
-    server = types.ModuleType("server")
-    server.PromptServer = type("PromptServer", (), {"instance": types.SimpleNamespace(app=app, loop=loop)})
     folders = {name: work / "models" / name for name in ("loras", "checkpoints", "diffusion_models", "embeddings")}
     for folder in folders.values():
         folder.mkdir(parents=True, exist_ok=True)
-    folder_paths = types.ModuleType("folder_paths")
-
-    def get_folder_paths(name: str) -> list[str]:
-        if name not in folders:
-            raise KeyError(name)
-        return [str(folders[name])]
-
-    folder_paths.get_folder_paths = get_folder_paths
-    folder_paths.get_output_directory = lambda: str(work / "output")
-    sys.modules["server"], sys.modules["folder_paths"] = server, folder_paths
+    sys.modules.update(comfy_modules(app, loop, folders, work / "output"))
     os.environ.setdefault("LORA_MANAGER_DATA_DIR", str(work / "lm-data"))
     os.environ["LORA_MANAGER_ANCHOR_CONFIG_DIR"] = ""
 
