@@ -9,11 +9,13 @@ loop (never hashing, never waiting); ``UsageService`` then writes SQLite in a wo
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import sqlite3
+import threading
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, Any, Callable, Iterable, TypeVar
 
 from ..library.aside import SQLITE_COMPANIONS, set_aside
 from ..library.sqlite_setup import prepare_sync
@@ -31,6 +33,7 @@ logger = logging.getLogger(__name__)
 __all__ = ["UsageService", "usage_key", "record_node_usage", "checkpoint_name_upstream"]
 
 COMPONENT = "usage"
+_T = TypeVar("_T")
 MAX_CHAIN = 256
 _CHECKPOINT_KEYS = ("ckpt_name", "unet_name")
 _SCHEMA = ("CREATE TABLE IF NOT EXISTS usage (key TEXT PRIMARY KEY, model_type TEXT NOT NULL, "
@@ -45,14 +48,29 @@ def _path_key(record: "ModelRecord") -> str:
     return f"path:{record.file_path}"
 
 
+def _guarded(method: Callable[..., _T]) -> Callable[..., _T]:
+    """Run a store method under the store's thread lock."""
+
+    @functools.wraps(method)
+    def run(self: "UsageStore", *args: Any, **kwargs: Any) -> _T:
+        with self._guard:
+            return method(self, *args, **kwargs)
+
+    return run
+
+
 class UsageStore:
-    """The SQLite file. Blocking: called from worker threads, one call at a time (the service serialises)."""
+    """The SQLite file. Blocking: called from worker threads. One connection behind a thread lock: a call
+    still running in its thread after the awaiting task was cancelled finishes before a close can run (a
+    close under a running statement crashes the process)."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self.healed_from: Path | None = None
         self._conn: sqlite3.Connection | None = None
+        self._guard = threading.RLock()
 
+    @_guarded
     def open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
@@ -68,6 +86,7 @@ class UsageStore:
         prepare_sync(conn, [_SCHEMA], "usage statistics")
         conn.execute("SELECT count(*) FROM usage").fetchone()
 
+    @_guarded
     def close(self) -> None:
         if self._conn is not None:
             self._conn.close()
@@ -78,9 +97,11 @@ class UsageStore:
             raise RuntimeError("usage store is closed")
         return self._conn
 
+    @_guarded
     def counts(self) -> dict[str, int]:
         return {key: count for key, count in self._db().execute("SELECT key, count FROM usage")}
 
+    @_guarded
     def bump(self, records: Iterable["ModelRecord"]) -> dict[str, int]:
         """Add one use per record (folding an older by-path count into the sha256 key); file path -> count."""
         db = self._db()
@@ -98,6 +119,7 @@ class UsageStore:
                 result[record.file_path] = count
         return result
 
+    @_guarded
     def ensure_at_least(self, rows: Iterable[tuple["ModelRecord", int]]) -> None:
         db = self._db()
         now = time.time()
@@ -106,6 +128,7 @@ class UsageStore:
             for record, count in rows:
                 self._set(db, usage_key(record), record, count, now)
 
+    @_guarded
     def move_path(self, old_path: str, new_path: str) -> None:
         """A model now lives at ``new_path``: its by-path count goes with it (replacing whatever count a former
         file at ``new_path`` left), and every row names the new path as its last."""
