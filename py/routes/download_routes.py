@@ -78,7 +78,7 @@ class DownloadRoutes:
     # -- §2.2 library status -----------------------------------------------------------------------------
     async def check_model_exists(self, request: web.Request) -> web.Response:
         q = request.query
-        model_id = require_int(q, "modelId")
+        model_id = require_int(q, "modelId", low=1)
         version_id = optional_int(q, "modelVersionId")
         return json_ok(await self.manager.status.check_model_exists(model_id, version_id))
 
@@ -92,7 +92,7 @@ class DownloadRoutes:
         return json_ok(self.manager.status.check_models_exist(ids))
 
     async def model_versions_status(self, request: web.Request) -> web.Response:
-        model_id = require_int(request.query, "modelId")
+        model_id = require_int(request.query, "modelId", low=1)
         return json_ok(await self._call(self.manager.status.model_versions_status(model_id)))
 
     async def version_download_status(self, request: web.Request) -> web.Response:
@@ -100,14 +100,14 @@ class DownloadRoutes:
         if request.method == "POST":
             data = await read_json_object(request)
         model_type = self._model_type(data)
-        version_id = require_int(data, "modelVersionId")
+        version_id = require_int(data, "modelVersionId", low=1)
         return json_ok(await self.manager.status.version_download_status(model_type, version_id))
 
     @state_changing
     async def set_version_download_status(self, request: web.Request) -> web.Response:
         q = request.query
         model_type = self._model_type(q)
-        version_id = require_int(q, "modelVersionId")
+        version_id = require_int(q, "modelVersionId", low=1)
         if q.get("downloaded") in (None, ""):
             raise ApiError("Missing required parameter: downloaded")
         raw = str(q["downloaded"]).strip().lower()
@@ -127,7 +127,7 @@ class DownloadRoutes:
 
     @state_changing
     async def delete_model_version(self, request: web.Request) -> web.Response:
-        version_id = require_int(request.query, "modelVersionId")
+        version_id = require_int(request.query, "modelVersionId", low=1)
         return json_ok(await self._call(self.manager.status.delete_model_version(version_id)))
 
     async def user_models(self, request: web.Request) -> web.Response:

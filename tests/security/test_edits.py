@@ -251,3 +251,12 @@ async def test_a_compressed_body_is_capped_while_it_inflates(one_model):
                                 headers={"Content-Type": "application/json", "Content-Encoding": "gzip"})
     answer = await resp.json()
     assert resp.status == 413 and answer["success"] is False
+
+
+@pytest.mark.parametrize("path", ["/api/lm/model-versions-status?modelId=0", "/api/lm/check-model-exists?modelId=-3",
+                                  "/api/lm/model-version-download-status?modelVersionId=0",
+                                  "/api/lm/delete-model-version?modelVersionId=0"])
+async def test_ids_below_one_are_400_before_any_remote_call(one_model, path):
+    resp = await one_model.get(path)
+    answer = await resp.json()
+    assert resp.status in (400, 405) and answer["success"] is False, answer
