@@ -44,6 +44,14 @@ class TargetExists(FileExistsError):
         return self.message
 
 
+def stem_siblings(model_path: str) -> list[str]:
+    """Other model files of the same stem in the same folder (``x.ckpt`` beside ``x.pt``)."""
+    folder, name = os.path.split(model_path)
+    stem, ext = os.path.splitext(name)
+    return [os.path.join(folder, stem + other) for other in sorted(ALL_MODEL_EXTENSIONS)
+            if other != ext.lower() and os.path.isfile(os.path.join(folder, stem + other))]
+
+
 def validate_stem(name: object) -> str:
     """The name as given when it is a usable file stem on every platform, else ``InvalidName``.
 

@@ -12,13 +12,15 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
+from .sidecar import MAX_STORED_INT
+
 USER_EDITED_KEY = "user_edited_fields"
 # Fields the user owns: metadata refreshes from Civitai never overwrite them once edited.
 USER_FIELDS = ("model_name", "notes", "tags", "usage_tips", "base_model", "preview_nsfw_level", "favorite")
 # Fields only LoRA Manager writes: they describe the file itself.
 SYSTEM_FIELDS = ("file_path", "file_name", "sha256", "size", "modified", USER_EDITED_KEY)
 
-MAX_INT = 2**63 - 1
+MAX_INT = MAX_STORED_INT
 MAX_NAME = 512
 MAX_NOTES = 64 * 1024
 MAX_TAG = 128

@@ -10,6 +10,8 @@ from typing import Any, Awaitable, Callable, Mapping, TypeVar
 
 from aiohttp import web
 
+from ..library.sidecar import MAX_STORED_INT
+
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 H = TypeVar("H", bound=Handler)
 
@@ -18,7 +20,7 @@ SERVES_WHILE_LOADING_ATTR = "_lm_serves_while_loading"
 TRUE_WORDS = ("true", "1", "yes", "on")
 FALSE_WORDS = ("false", "0", "no", "off")
 # The widest whole number the index stores (SQLite INTEGER); anything wider can only be a bad request.
-MAX_INT = 2**63 - 1
+MAX_INT = MAX_STORED_INT
 MAX_JSON_BYTES = 8 * 1024 * 1024  # a JSON request body (metadata edits, settings, bulk lists)
 MAX_JSON_DEPTH = 64
 MAX_PARTS = 32

@@ -82,7 +82,7 @@ class SystemRoutes:
         if example_root.is_absolute():
             own_roots.append(example_root)
         try:
-            confined = confine(raw, model_roots, through_links=True) if model_roots else confine(raw, own_roots)
+            confined = confine(raw, model_roots, through_links=True)  # no model roots: refused, then below
         except PathNotAllowed:
             try:  # the folders this project fills itself: real-path containment
                 confined = confine(raw, own_roots)

@@ -23,7 +23,7 @@ from ..library.ingest import IngestResult, safe_ingest, sidecar_of_record
 from ..library.paths import PathNotAllowed, confine, to_api_path
 from ..library.query import (ListQuery, QueryCache, QueryResult, count_values, is_unfiltered, page_bounds,
                              run_query)
-from ..library.artifacts import ALL_MODEL_EXTENSIONS
+from ..library.artifacts import stem_siblings
 from ..library.edits import metadata_edit, with_user_fields
 from ..library.records import ModelRecord
 from ..library.scanner import MODEL_EXTENSIONS, FileStat, stat_changed, stat_one, sweep_roots
@@ -447,12 +447,15 @@ class ModelService:
             raise SharedSidecar(current.file_path, siblings)
         path = sidecar_path_for(current.file_path)
 
+        def build(raw: dict[str, Any]) -> SidecarChange:
+            return change(current, raw) if callable(change) else change
+
         def write() -> tuple[SidecarChange, dict[str, Any], str]:
             if siblings:  # the sidecar is not this model's alone: only the index learns the change
-                return (change(current, {}) if callable(change) else change), {}, ""
+                return build({}), {}, ""
             raw, aside = read_sidecar_for_edit(path)
             raw = raw or sidecar_of_record(current)
-            built = change(current, raw) if callable(change) else change
+            built = build(raw)
             write_sidecar(path, apply_updates(raw, with_user_fields(raw, dict(built.updates), built.user_fields)))
             st = os.stat(path)
             return built, {"sidecar_mtime_ns": st.st_mtime_ns, "sidecar_size": st.st_size,
@@ -464,7 +467,7 @@ class ModelService:
             if strict:
                 raise MetadataWriteError(exc.errno, f"Could not save metadata: {exc.strerror or exc}") from exc
             logger.warning("Could not update sidecar %s: %s", path, exc)
-            built = change(current, {}) if callable(change) else change
+            built = build({})
             stat, aside = {"sidecar_status": "read_only"}, ""
         updated = current.evolve(**built.record, **stat)
         await index.put(updated)
@@ -631,14 +634,6 @@ class SharedSidecar(Exception):
 
 class StaleEdit(Exception):
     """The model changed between the start of a background change and its write: the change is dropped."""
-
-
-def stem_siblings(model_path: str) -> list[str]:
-    """Other model files of the same stem in the same folder (``x.ckpt`` beside ``x.pt``)."""
-    folder, name = os.path.split(model_path)
-    stem, ext = os.path.splitext(name)
-    return [os.path.join(folder, stem + other) for other in sorted(ALL_MODEL_EXTENSIONS)
-            if other != ext.lower() and os.path.isfile(os.path.join(folder, stem + other))]
 
 
 class _IngestRunner:
