@@ -25,6 +25,8 @@ from .gc_tuning import FREEZE_MIN_OBJECTS, bulk_allocation, freeze_long_lived
 from .records import STORED_FIELDS, ModelRecord, parse_identity
 from .sqlite_setup import close_quietly, open_database
 
+from .stats import LibraryStats, library_stats
+
 logger = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 3  # == len(MIGRATIONS)
@@ -133,6 +135,10 @@ class LibraryDatabase:
         if self.conn is None:
             raise RuntimeError("library database is not open")
         return self.conn
+
+    async def stats(self) -> LibraryStats:
+        """The statistics page's aggregates, computed by SQL on this index (see library/stats.py)."""
+        return await library_stats(self._require())
 
     async def load_records(self, model_type: str, chunk: int = 5000) -> list[ModelRecord]:
         """Rows decoded in chunks in a worker thread: the peak memory of a warm start stays near the records'."""

@@ -60,6 +60,11 @@ class SystemRoutes:
         locale = i18n.resolve_locale(request.match_info["lang"])
         return json_ok({"success": True, "locale": locale, "translations": i18n.locale_data(locale)})
 
+    async def library_stats(self, request: web.Request) -> web.Response:
+        """The statistics page's figures, aggregated by the index database (see library/stats.py)."""
+        stats = await self.context.database.stats()
+        return json_ok({"success": True, **stats.to_dict()})
+
     async def list_jobs(self, request: web.Request) -> web.Response:
         jobs = [job.to_dict() for job in self.context.jobs.list_jobs(request.query.get("kind") or None)]
         return json_ok({"success": True, "jobs": jobs})
@@ -113,6 +118,7 @@ def route_table(context: "AppContext") -> list[web.AbstractRouteDef]:
         web.get("/api/lm/locales/{lang}", routes.get_locale),
         web.get("/api/lm/previews", routes.preview),
         web.get("/api/lm/jobs", routes.list_jobs),
+        web.get("/api/lm/stats", routes.library_stats),
         web.post("/api/lm/jobs/{job_id}/cancel", routes.cancel_job),
         web.get("/ws/fetch-progress", hub.handle_fetch_progress),
         web.get("/ws/download-progress", hub.handle_download_progress),
