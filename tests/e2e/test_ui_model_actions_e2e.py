@@ -433,3 +433,23 @@ def test_the_menu_of_a_card_far_down_a_2000_model_library(big_server, page):
     big_server.wait_for("/api/lm/loras/list?page_size=1", lambda body: body["total"] == 2000)
     assert target.exists()
     page.wait_for_function("document.querySelector('#count').textContent === '2000 models'")
+
+
+def test_hash_now_hashes_a_pending_checkpoint(server, page):
+    """Checkpoints are hashed lazily; "Verify hash" hashes the file now and the API then reports its sha256."""
+    import hashlib
+
+    target = next(server.library.parent.glob("checkpoints/dreamy_ckpt.safetensors"))
+    expected = hashlib.sha256(target.read_bytes()).hexdigest()
+    before = next(iter(listed(server, "checkpoints").values()))
+    assert before["sha256"] != expected, before
+    open_page(page, server, "checkpoints")
+    page.locator(".model-card:not(.skeleton)").first.click(button="right")
+    item = page.locator(".context-menu [data-menu-action='hash']")
+    assert item.inner_text() == "Verify hash (hash now)"
+    item.click()
+    assert toast_text(page, "success") == f"SHA256: {expected}"
+    listed_item = next(iter(listed(server, "checkpoints").values()))
+    assert listed_item["sha256"] == expected
+    assert target.read_bytes()  # the file is untouched
+    assert page.js_errors == []

@@ -57,6 +57,7 @@ export function openModelMenu({ pageType, item, x, y, returnTo, onOpen, onChange
     ["rating", t("manager.rating.action"), () => ratingDialog(pageType, item, changed)],
     ["refresh", t("manager.actions.refresh"), () => refreshMetadata(pageType, item, changed)],
     ["civitai", t("manager.details.open_civitai"), () => openOnCivitai(pageType, item)],
+    ["hash", t("manager.actions.hash"), () => hashNow(pageType, item, changed)],
     item.exclude
       ? ["include", t("manager.actions.include"), () => setExcluded(pageType, item, false, changed)]
       : ["exclude", t("manager.actions.exclude"), () => setExcluded(pageType, item, true, changed)],
@@ -118,6 +119,20 @@ export async function refreshMetadata(pageType, item, changed) {
     await postJson(`/api/lm/${pageType}/fetch-civitai`, { file_path: item.file_path });
     close();
     toast(t("manager.actions.refreshed"), { kind: "success" });
+    changed();
+  } catch (err) {
+    close();
+    toastError(err.message);
+  }
+}
+
+/** Hash the file now: checkpoints stay "Hash pending" until hashed, and a re-hash verifies a copied file. */
+export async function hashNow(pageType, item, changed) {
+  const close = toast(t("manager.actions.hashing", { name: item.model_name || item.file_name }), { timeout: 0 });
+  try {
+    const body = await postJson(`/api/lm/${pageType}/compute-hash`, { file_path: item.file_path });
+    close();
+    toast(t("manager.actions.hashed", { sha256: body.sha256 || "" }), { kind: "success" });
     changed();
   } catch (err) {
     close();
