@@ -24,7 +24,6 @@ from .columns import ColumnIndex
 from .gc_tuning import FREEZE_MIN_OBJECTS, bulk_allocation, freeze_long_lived
 from .records import STORED_FIELDS, ModelRecord, parse_identity
 from .sqlite_setup import close_quietly, open_database
-
 from .stats import LibraryStats, library_stats
 
 logger = logging.getLogger(__name__)
