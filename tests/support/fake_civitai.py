@@ -783,6 +783,12 @@ class FakeCivitai:
             models = [m for m in models if query["query"].lower() in m.name.lower()]
         if query.get("nsfw", "").lower() != "true":
             models = [m for m in models if not m.nsfw]
+        if query.getall("types", []):
+            types = {t.lower() for t in query.getall("types")}
+            models = [m for m in models if m.type.lower() in types]
+        if query.getall("baseModels", []):
+            bases = set(query.getall("baseModels"))
+            models = [m for m in models if any(v.base_model in bases for v in m.versions)]
         try:
             limit = max(1, min(int(query.get("limit", "100")), 100))
             offset = int(query["cursor"][1:]) if query.get("cursor") else 0

@@ -241,6 +241,11 @@ class CivitaiClient:
         metadata["nextCursor"] = None if next_cursor in (None, "") else str(next_cursor)
         return {"items": [item for item in items if isinstance(item, dict)], "metadata": metadata}
 
+    async def search_models(self, params: Any) -> dict:
+        """One page of the public models search (``/models``); the caller validates the parameters."""
+        answer = await self._get_object("/models", params=params)
+        return answer if answer is not None else {"items": [], "metadata": {}}
+
     async def get_image(self, image_id: int | str) -> dict | None:
         """One image (with its generation ``meta``) by id, or None.
 
