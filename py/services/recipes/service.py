@@ -403,8 +403,6 @@ class RecipeService:
             except NoGenerationMetadata:
                 parsed = None
         if parsed is None or not parsed.has_content():
-            if is_video and extension != ".mp4":  # MP4 metadata boxes are read; WebM tags are not (yet)
-                raise RecipeError(NO_METADATA, 422, loras=[])
             try:
                 parsed = await asyncio.to_thread(_parse_image, data)
             except ImageReadError as exc:

@@ -1,5 +1,5 @@
-"""Read the text an image carries (PNG text chunks, EXIF comments, XMP; an MP4's metadata items) without
-trusting the bytes.
+"""Read the text an image carries (PNG text chunks, EXIF comments, XMP; a video's MP4 metadata items or
+Matroska tags) without trusting the bytes.
 
 Why separate: every parser works on a plain ``dict[str, str]``; only this module touches Pillow, so corrupt or
 hostile files fail here, once, with ``ImageReadError``.
@@ -15,6 +15,7 @@ from PIL import Image
 
 from ....library.media import ImageRejected, opened_image, sniff_media
 from .errors import ImageReadError
+from .matroska_metadata import matroska_text
 from .video_metadata import mp4_text
 
 logger = logging.getLogger(__name__)
@@ -150,8 +151,11 @@ def extract_image_metadata(data: bytes) -> ImageMetadata:
         raise ImageReadError("image data must be bytes")
     if len(data) == 0:
         raise ImageReadError("empty image data")
-    if sniff_media(data) == ".mp4":  # ComfyUI's video savers: the workflow is in the metadata boxes
+    kind = sniff_media(data)
+    if kind == ".mp4":  # ComfyUI's video savers: the workflow is in the metadata boxes
         return ImageMetadata(format="mp4", width=0, height=0, text=mp4_text(bytes(data)))
+    if kind == ".webm":  # ... or in the Matroska tags
+        return ImageMetadata(format="webm", width=0, height=0, text=matroska_text(bytes(data)))
     try:
         with opened_image(data) as img:
             fmt = (img.format or "unknown").lower()

@@ -112,11 +112,11 @@ def mp4_text(data: bytes) -> dict[str, str]:
                 text[key] = value
 
     walk(0, len(data), 0)
-    _lift_comment(text)
+    lift_comment(text)
     return text
 
 
-def _lift_comment(text: dict[str, str]) -> None:
+def lift_comment(text: dict[str, str]) -> None:
     """VideoHelperSuite puts ``{"prompt": ..., "workflow": ...}`` as JSON into the comment."""
     comment = text.get("comment", "")
     if not comment.lstrip().startswith("{"):
