@@ -42,9 +42,11 @@ class FetchPolicy:
     """
 
     def __init__(self, trusted_origins: Callable[[], Iterable[str]] = tuple,
-                 allowed_hosts: Callable[[], Iterable[str]] = tuple) -> None:
+                 allowed_hosts: Callable[[], Iterable[str]] = tuple,
+                 session_options: Callable[[], dict[str, object]] = dict) -> None:
         self._trusted_origins = trusted_origins
         self._allowed_hosts = allowed_hosts
+        self._session_options = session_options  # e.g. the proxy (``remote/proxy.py``), read when a session is made
 
     def is_trusted(self, host: str, port: int | None) -> bool:
         host = normalize_host(host)
@@ -101,7 +103,8 @@ class FetchPolicy:
     def session(self, **kwargs: object) -> aiohttp.ClientSession:
         """A client session that can only reach what this policy allows (call it inside the event loop)."""
         connector = aiohttp.TCPConnector(resolver=GuardedResolver(self))
-        return aiohttp.ClientSession(connector=connector, middlewares=(self.middleware,), **kwargs)  # type: ignore[arg-type]
+        options = {**self._session_options(), **kwargs}
+        return aiohttp.ClientSession(connector=connector, middlewares=(self.middleware,), **options)  # type: ignore[arg-type]
 
 
 def _is_public_text(address: str) -> bool:

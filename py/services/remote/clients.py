@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from ...security.fetch_guard import FetchPolicy
 from ..metadata.civarchive_client import resolve_civarchive_base_url
 from ..metadata.civitai_client import CivitaiClient, resolve_civitai_base_url
+from .proxy import ProxyConfig, env_proxy_urls, proxy_from_settings, session_options
 from .resilience import ResilientHttp
 
 if TYPE_CHECKING:
@@ -27,7 +28,8 @@ class RemoteClients:
 
     def __init__(self, context: "AppContext", *, http: ResilientHttp | None = None):
         self.context = context
-        self.fetch_policy = FetchPolicy(self.trusted_origins, lambda: context.settings.fetch_allowed_hosts)
+        self.fetch_policy = FetchPolicy(self.trusted_origins, lambda: context.settings.fetch_allowed_hosts,
+                                        lambda: session_options(self.proxy()))
         self.http = http or ResilientHttp(rate_per_host=4.0, rate_burst=8, fetch_policy=self.fetch_policy)
         self._civitai: CivitaiClient | None = None
         self._civitai_key: tuple[str, str] | None = None
@@ -41,10 +43,17 @@ class RemoteClients:
             self._civitai_key = key
         return self._civitai
 
+    def proxy(self) -> ProxyConfig | None:
+        """The settings' proxy (the session is made with it on first use; without one the env variables apply)."""
+        return proxy_from_settings(self.context.settings.extra)
+
     def trusted_origins(self) -> list[str]:
-        """The sites the user configured (settings or environment): fetched even when they are private."""
+        """The sites the user configured (settings or environment), and the proxy the user chose: connected to
+        even when they are private."""
+        proxy = self.proxy()
         return [resolve_civitai_base_url(self.context.settings.civitai_base_url, os.environ),
-                resolve_civarchive_base_url(os.environ)]
+                resolve_civarchive_base_url(os.environ),
+                *([proxy.url] if proxy else env_proxy_urls())]
 
     async def start(self) -> None:
         return None
