@@ -8,6 +8,7 @@ import { mountProgress } from "./js/progress.js";
 import { setNsfwSettings } from "./js/nsfw.js";
 import { mountRecipesPage } from "./js/recipes_page.js";
 import { mountSettingsPage } from "./js/settings_page.js";
+import { mountStatsPage } from "./js/stats_page.js";
 import { applyTheme, effectiveTheme, toggleTheme } from "./js/theme.js";
 import { toastError } from "./js/toast.js";
 
@@ -76,6 +77,8 @@ async function start() {
     page = mountModelsPage(main, pageType);
   } else if (pageType === "settings") {
     mountSettingsPage(main, { onLanguage: setLanguageSelect });
+  } else if (pageType === "stats") {
+    page = mountStatsPage(main);
   } else if (pageType === "downloads") {
     page = mountDownloadsPage(main);
   } else {
