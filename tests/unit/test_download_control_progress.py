@@ -141,3 +141,12 @@ def test_reporter_survives_a_failing_callback(caplog):
         reporter.update("downloading", 5)
     assert "progress listener failed" in caplog.text
     ProgressReporter(None).update("downloading", 1)  # no callback: nothing to do
+
+
+def test_eta_seconds_is_time_left_at_the_current_speed_or_unknown():
+    from lora_manager.py.services.downloads.progress import eta_seconds
+
+    assert eta_seconds(250, 1250, 100.0) == 10
+    assert eta_seconds(1250, 1250, 100.0) == 0
+    assert eta_seconds(2000, 1250, 100.0) == 0  # a server that sent more than it announced
+    assert [eta_seconds(0, None, 5.0), eta_seconds(0, 100, 0.0), eta_seconds(None, 100, 5.0)] == [None] * 3

@@ -33,7 +33,7 @@ from .control import DownloadStreamControl
 from .errors import ControlError, DownloadError
 from .library_status import LibraryStatus
 from .part_file import part_path_for
-from .progress import DownloadProgress
+from .progress import DownloadProgress, eta_seconds
 from .store import HISTORY_STATUSES, QUEUE_STATUSES, DownloadStore, new_download_id
 from .targets import library_type_for, model_file_name, target_folder, template_fields
 
@@ -708,6 +708,9 @@ class DownloadManager:
             frame["bytes_downloaded"] = active.bytes_downloaded
             frame["total_bytes"] = active.total_bytes
             frame["bytes_per_second"] = round(active.bytes_per_second, 1)
+            eta = eta_seconds(active.bytes_downloaded, active.total_bytes, active.bytes_per_second)
+            if eta is not None:
+                frame["eta_seconds"] = eta
         if message:
             frame["message"] = message
         frame.update({k: v for k, v in extra.items() if v is not None})
@@ -735,6 +738,8 @@ class DownloadManager:
                 "total_bytes": snap.get("total_bytes"),
                 "bytes_per_second": float(snap.get("bytes_per_second") or 0.0),
             }
+            if snap.get("eta_seconds") is not None:
+                body["eta_seconds"] = snap["eta_seconds"]
             if snap.get("status") not in (None, "progress"):
                 body["status"] = snap["status"]
             if snap.get("message"):

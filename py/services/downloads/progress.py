@@ -46,6 +46,13 @@ class DownloadProgress:
         }
 
 
+def eta_seconds(bytes_downloaded: int | None, total_bytes: int | None, bytes_per_second: float | None) -> int | None:
+    """Seconds left at the current speed, or None when it cannot be told (unknown total, no speed yet)."""
+    if not total_bytes or bytes_downloaded is None or not bytes_per_second or bytes_per_second <= 0:
+        return None
+    return max(0, round((total_bytes - bytes_downloaded) / bytes_per_second))
+
+
 class SpeedMeter:
     """Bytes per second over the last ``window`` seconds (samples of the running byte count)."""
 
