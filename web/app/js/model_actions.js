@@ -58,6 +58,7 @@ export function openModelMenu({ pageType, item, x, y, returnTo, onOpen, onChange
     ["refresh", t("manager.actions.refresh"), () => refreshMetadata(pageType, item, changed)],
     ["civitai", t("manager.details.open_civitai"), () => openOnCivitai(pageType, item)],
     ["hash", t("manager.actions.hash"), () => hashNow(pageType, item, changed)],
+    ["relink", t("manager.relink.action"), () => relinkDialog(pageType, item, changed)],
     item.exclude
       ? ["include", t("manager.actions.include"), () => setExcluded(pageType, item, false, changed)]
       : ["exclude", t("manager.actions.exclude"), () => setExcluded(pageType, item, true, changed)],
@@ -198,6 +199,51 @@ function formError() {
 function showError(el, message) {
   el.textContent = message;
   el.hidden = false;
+}
+
+/** Re-link the model to another Civitai model (and version): the server fetches it and rewrites the sidecar. */
+export function relinkDialog(pageType, item, changed) {
+  let civitai = {};
+  try { civitai = typeof item.civitai === "string" ? JSON.parse(item.civitai) : (item.civitai || {}); } catch { civitai = {}; }
+  openDialog({
+    title: t("manager.relink.title", { name: item.model_name || item.file_name }),
+    className: "modal-small",
+    build: (body, close) => {
+      const idInput = (id, value) => h("input", { type: "number", min: "1", step: "1", class: "text-input", id,
+        value: value ? String(value) : "", inputmode: "numeric" });
+      const modelInput = idInput("relink-model-id", civitai.modelId);
+      const versionInput = idInput("relink-version-id", "");
+      const error = formError();
+      const submit = async (event) => {
+        event.preventDefault();
+        const modelId = Number(modelInput.value);
+        const versionText = versionInput.value.trim();
+        const versionId = versionText ? Number(versionText) : null;
+        if (!Number.isInteger(modelId) || modelId < 1 || (versionId !== null && (!Number.isInteger(versionId) || versionId < 1))) {
+          showError(error, t("manager.relink.invalid"));
+          return;
+        }
+        const payload = { file_path: item.file_path, model_id: modelId };
+        if (versionId !== null) payload.model_version_id = versionId;
+        try {
+          await postJson(`/api/lm/${pageType}/relink-civitai`, payload);
+          close();
+          toast(t("manager.relink.done"), { kind: "success" });
+          changed();
+        } catch (err) {
+          showError(error, err.message);
+        }
+      };
+      body.append(h("form", { class: "form", novalidate: true, onsubmit: submit },
+        h("label", { class: "field" }, h("span", { text: t("manager.relink.model_id") }), modelInput),
+        h("label", { class: "field" }, h("span", { text: t("manager.relink.version_id") }), versionInput),
+        error,
+        h("div", { class: "modal-actions" },
+          h("button", { type: "button", class: "btn", text: t("common.cancel"), onclick: close }),
+          h("button", { type: "submit", class: "btn btn-primary", id: "relink-submit", text: t("manager.relink.submit") }))));
+      modelInput.focus();
+    },
+  });
 }
 
 export function renameDialog(pageType, item, changed) {
