@@ -98,3 +98,26 @@ def test_proxy_settings_accept_anchor_spellings():
                                   "proxy_type": "HTTPS", "proxy_username": "u", "proxy_password": "p@ss"})
     assert config is not None and config.url == "https://proxy.lan:3128"
     assert str(session_options(config)["proxy"]) == "https://u:p%40ss@proxy.lan:3128"
+
+
+async def test_unreachable_proxy_fails_the_download_clearly_and_keeps_nothing(lib_env, make_client, fake_civitai,
+                                                                              monkeypatch, proxy):
+    version = add_lora(fake_civitai, "Blocked Style")
+    dead_port = proxy.port
+    await proxy.close()
+    client = await download_client(make_client, lib_env, fake_civitai, monkeypatch, proxy_enabled=True,
+                                   proxy_host="127.0.0.1", proxy_port=dead_port)
+    from lora_manager.py.services.remote.clients import remote_clients
+    from lora_manager.py.services.remote.resilience import RetryPolicy
+
+    remote_clients(client.lm_context).http.policy = RetryPolicy(max_attempts=1)  # no backoff waits in the test
+    response = await client.post("/api/lm/download-model", json={"model_version_id": version.id,
+                                                                 "download_id": "px-3"})
+    body = await response.json()
+    if response.status == 200:
+        body = await wait_history(client, "px-3")
+        assert body["status"] == "failed"
+    assert body.get("error"), body
+    assert "Could not connect" in body["error"]
+    assert not list(lib_env.loras.rglob("*.safetensors*"))
+    assert fake_civitai.requests == []  # nothing went around the proxy
