@@ -48,7 +48,7 @@ function drawChart(Chart, holder, type, labels, values) {
 
 export function mountStatsPage(root) {
   const body = h("div", { class: "stats-grid", id: "stats" });
-  root.replaceChildren(h("h1", { text: t("manager.stats.title") }), body);
+  root.replaceChildren(h("div", { class: "stats-page" }, h("h1", { text: t("manager.stats.title") }), body));
 
   async function load() {
     let stats;
