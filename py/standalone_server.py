@@ -19,6 +19,7 @@ from typing import Sequence
 from aiohttp import web
 
 from .app import AppContext, build_app, create_context
+from .library.comfyui_dir import comfyui_install_roots
 from .library.gc_tuning import freeze_startup_heap
 from .routes.system_routes import standalone_route_table
 from .anchor_settings import anchor_settings_candidates, custom_nodes_dirs_near
@@ -52,12 +53,20 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
     for flag, model_type in ROOT_FLAGS.items():
         parser.add_argument(f"--{flag}", action="append", default=[], metavar="DIR",
                             help=f"add a {model_type} root for this run (repeatable)")
+    parser.add_argument("--comfyui", metavar="DIR", help="read model roots of the ComfyUI install in DIR "
+                        "(DIR/models/<folder> and DIR/extra_model_paths.yaml)")
     parser.add_argument("--demo", action="store_true", help="generate a small demo library in a throwaway folder")
     parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     args = parser.parse_args(argv)
     if not 0 <= args.port <= 65535:
         parser.error("--port must be from 0 to 65535")
     roots = {ROOT_FLAGS[flag]: [str(Path(p).expanduser().resolve()) for p in getattr(args, flag)] for flag in ROOT_FLAGS}
+    if args.comfyui and not Path(args.comfyui).expanduser().is_dir():
+        parser.error(f"--comfyui {args.comfyui}: not a directory")
+    if args.comfyui:
+        found = comfyui_install_roots(Path(args.comfyui).expanduser().resolve())
+        for model_type in MODEL_TYPES:  # kinds beyond these have identification but no service yet
+            roots[model_type] = list(dict.fromkeys(roots.get(model_type, []) + found.get(model_type, [])))
     return Options(host=args.host, port=args.port, settings=args.settings, data_dir=args.data_dir, demo=args.demo,
                    roots={k: v for k, v in roots.items() if v}, log_level=args.log_level)
 
