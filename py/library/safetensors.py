@@ -169,6 +169,21 @@ def _stringify(value: Any) -> str:
 
 
 def _parse_tensor(name: str, entry: Any) -> TensorInfo:
+    """One tensor entry; a LoRA header holds hundreds, so the common valid case takes a fast path of plain
+    type checks (JSON yields exact ``int``/``list``/``dict``) and only a doubtful entry is explained in full."""
+    if type(entry) is dict:
+        dtype, shape, offsets = entry.get("dtype"), entry.get("shape"), entry.get("data_offsets")
+        if type(dtype) is str and dtype and type(shape) is list and type(offsets) is list and len(offsets) == 2:
+            begin, end = offsets
+            if (type(begin) is int and type(end) is int and 0 <= begin <= end
+                    and all(type(dim) is int and dim >= 0 for dim in shape)):
+                bits = DTYPE_BITS.get(dtype)
+                if bits is None or math.prod(shape) * bits == 8 * (end - begin):
+                    return TensorInfo(dtype=dtype, shape=tuple(shape), begin=begin, end=end)
+    return _explain_tensor(name, entry)
+
+
+def _explain_tensor(name: str, entry: Any) -> TensorInfo:
     where = f"tensor '{_clip(name)}'"
     if not isinstance(entry, dict):
         raise InvalidModelFile(f"{where} is malformed: expected an object")
