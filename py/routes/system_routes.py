@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 WEB_APP_DIR = Path(__file__).resolve().parent.parent.parent / "web" / "app"
-PAGES = ("loras", "checkpoints", "embeddings", "recipes", "downloads", "stats", "settings")
+PAGES = ("loras", "checkpoints", "embeddings", "recipes", "discover", "downloads", "stats", "settings")
 
 
 class SystemRoutes:

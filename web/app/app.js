@@ -2,6 +2,7 @@
 import { api, postJson } from "./js/api.js";
 import { h } from "./js/dom.js";
 import { LANGUAGES, currentLocale, loadLocale, onLocaleChange, t } from "./js/i18n.js";
+import { mountDiscoverPage } from "./js/discover_page.js";
 import { mountDownloadsPage } from "./js/downloads_page.js";
 import { mountModelsPage } from "./js/models_page.js";
 import { mountProgress } from "./js/progress.js";
@@ -81,6 +82,8 @@ async function start() {
     page = mountStatsPage(main);
   } else if (pageType === "downloads") {
     page = mountDownloadsPage(main);
+  } else if (pageType === "discover") {
+    page = mountDiscoverPage(main);
   } else {
     page = mountRecipesPage(main);
   }

@@ -464,7 +464,17 @@ export function mountDownloadsPage(root) {
     return parts.join(" · ");
   }
 
+  /** The whole queue's progress in the tab title, e.g. "(42%) Downloads · LoRA Manager", while any is active. */
+  function renderTitle() {
+    const active = [...entries.values()].filter((e) => ACTIVE.has(e.status));
+    const base = `${t("nav.downloads")} · LoRA Manager`;
+    if (!active.length) { document.title = base; return; }
+    const percent = Math.round(active.reduce((sum, e) => sum + (Number(e.progress) || 0), 0) / active.length);
+    document.title = `(${Math.max(0, Math.min(100, percent))}%) ${base}`;
+  }
+
   function render() {
+    renderTitle();
     const rows = [...entries.values()];
     activeEmpty.textContent = t("manager.downloads.no_active");
     activeEmpty.hidden = rows.length > 0;
