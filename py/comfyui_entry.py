@@ -11,24 +11,25 @@ import logging
 import os
 import threading
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 from .anchor_settings import anchor_settings_candidates, custom_nodes_dirs_near
 from .app import AppContext, attach_to_app, create_context
 from .nodes import runtime as nodes_runtime
-from .settings import PACKAGE_ROOT, resolve_runtime_paths
+from .library.kinds import KINDS
+from .settings import MODEL_TYPES, PACKAGE_ROOT, resolve_runtime_paths
 
 logger = logging.getLogger(__name__)
 
 EXIT_CLOSE_SECONDS = 5.0
-COMFYUI_FOLDERS = {"lora": ("loras",), "checkpoint": ("checkpoints", "diffusion_models", "unet"),
-                   "embedding": ("embeddings",)}
+COMFYUI_FOLDERS = {kind.name: kind.folders for kind in KINDS}  # one table: py/library/kinds.py
 
 
-def comfyui_roots(folder_paths: Any) -> dict[str, list[str]]:
-    """Model roots ComfyUI knows, per model type; unknown folder names are skipped."""
+def comfyui_roots(folder_paths: Any, kinds: Iterable[str] = MODEL_TYPES) -> dict[str, list[str]]:
+    """Model roots ComfyUI knows, per model kind (the served ones by default); unknown folder names are skipped."""
     roots: dict[str, list[str]] = {}
-    for model_type, names in COMFYUI_FOLDERS.items():
+    for model_type in kinds:
+        names = COMFYUI_FOLDERS[model_type]
         found: list[str] = []
         for name in names:
             try:
