@@ -201,6 +201,32 @@ function showError(el, message) {
   el.hidden = false;
 }
 
+/** Ask for one line of text; resolves to the trimmed text, or null when cancelled or left empty. */
+export function textDialog({ title, label, id, submitLabel }) {
+  return new Promise((resolve) => {
+    let answer = null;
+    openDialog({
+      title,
+      className: "modal-small",
+      onClose: () => resolve(answer),
+      build: (body, close) => {
+        const input = h("input", { type: "text", class: "text-input", id, spellcheck: "false", autocomplete: "off" });
+        const submit = (event) => {
+          event.preventDefault();
+          answer = input.value.trim() || null;
+          close();
+        };
+        body.append(h("form", { class: "form", onsubmit: submit },
+          h("label", { class: "field" }, h("span", { text: label }), input),
+          h("div", { class: "modal-actions" },
+            h("button", { type: "button", class: "btn", text: t("common.cancel"), onclick: close }),
+            h("button", { type: "submit", class: "btn btn-primary", id: `${id}-submit`, text: submitLabel }))));
+        input.focus();
+      },
+    });
+  });
+}
+
 /** Re-link the model to another Civitai model (and version): the server fetches it and rewrites the sidecar. */
 export function relinkDialog(pageType, item, changed) {
   let civitai = {};

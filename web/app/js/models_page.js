@@ -5,7 +5,7 @@ import { debounce, h } from "./dom.js";
 import { VirtualGrid } from "./grid.js";
 import { applyTranslations, currentLocale, onLocaleChange, t } from "./i18n.js";
 import { openDetails } from "./details.js";
-import { closeModelMenu, moveDialog, openModelMenu, undoDelete as undoBatch } from "./model_actions.js";
+import { closeModelMenu, moveDialog, openModelMenu, textDialog, undoDelete as undoBatch } from "./model_actions.js";
 import { ModelSource } from "./model_source.js";
 import { Selection } from "./selection.js";
 import { toast, toastError } from "./toast.js";
@@ -55,6 +55,8 @@ export function mountModelsPage(root, pageType) {
     h("button", { type: "button", class: "btn", id: "bulk-move", "data-i18n": "manager.bulk.move", onclick: () => bulkMove() }),
     bulkExcludeButton,
     h("button", { type: "button", class: "btn", id: "bulk-refresh", "data-i18n": "manager.bulk.refresh", onclick: () => bulkRefresh() }),
+    h("button", { type: "button", class: "btn", id: "bulk-tags", "data-i18n": "manager.bulk.add_tags", onclick: () => bulkAddTags() }),
+    h("button", { type: "button", class: "btn", id: "bulk-base-model", "data-i18n": "manager.bulk.base_model", onclick: () => bulkBaseModel() }),
     h("button", { type: "button", class: "btn btn-danger", id: "bulk-delete", "data-i18n": "manager.bulk.delete", onclick: () => bulkDelete() }),
     h("button", { type: "button", class: "btn btn-ghost", id: "bulk-clear", "data-i18n": "manager.bulk.clear", onclick: () => selection.clear() }));
   const scroller = h("div", { class: "grid-scroller" });
@@ -397,6 +399,25 @@ export function mountModelsPage(root, pageType) {
     closeInfo();
     refreshInPlace();
     report("manager.bulk.refreshed", result);
+  }
+
+  async function bulkAddTags() {
+    const text = await textDialog({ title: t("manager.bulk.add_tags"), label: t("manager.bulk.tags_label"), id: "bulk-tags-input",
+      submitLabel: t("common.save") });
+    const tags = (text || "").split(",").map((tag) => tag.trim()).filter(Boolean);
+    if (!tags.length) return;
+    const result = await eachSelected((item) => postJson(`${base}/add-tags`, { file_path: item.file_path, tags }));
+    refreshInPlace();
+    report("manager.bulk.tagged", result);
+  }
+
+  async function bulkBaseModel() {
+    const value = await textDialog({ title: t("manager.bulk.base_model"), label: t("manager.bulk.base_model_label"),
+      id: "bulk-base-input", submitLabel: t("common.save") });
+    if (!value) return;
+    const result = await eachSelected((item) => postJson(`${base}/save-metadata`, { file_path: item.file_path, base_model: value }));
+    refreshInPlace();
+    report("manager.bulk.based", result);
   }
 
   function bulkMove() {
