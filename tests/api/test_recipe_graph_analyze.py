@@ -75,3 +75,18 @@ async def test_renamed_lora_is_found_by_the_hash_in_the_workflow(gclient, snapsh
     lora = body["loras"][0]
     assert (lora["existsLocally"], lora["matchedBy"], lora["file_name"]) == (True, "sha256", "new_name")
     assert body == snapshot
+
+
+async def test_a_hash_listed_under_a_display_name_finds_the_renamed_file(gclient, snapshot):
+    """Civitai re-exports name the LoRA by its display name; the one unpaired hash belongs to the one bare LoRA."""
+    prompt = base_api(model_link=("20", 0))
+    prompt["20"] = api_node("LoraLoaderModelOnly", lora_name="old_name.safetensors", strength_model=0.8,
+                            model=["4", 0])
+    parameters = ('a lighthouse\nNegative prompt: blurry\nSteps: 24, Seed: 7, '
+                  f'Lora hashes: "Fancy Style XL v2: {SHA_RENAMED[:12]}"')
+    status, body = await analyze(gclient, png_with_graph(prompt=prompt, extra={"parameters": parameters}))
+    assert status == 200
+    assert [(l["file_name"], l["existsLocally"], l["matchedBy"]) for l in body["loras"]] == [
+        ("new_name", True, "short")]
+    assert "Fancy Style XL v2" in body["loras"][0]["reason"]
+    assert body == snapshot

@@ -340,3 +340,27 @@ def test_hashes_beside_the_graph_are_attached():
 def test_animated_webp_is_read_like_an_image():
     data = webp_with_graph(workflow=workflow_with_block(True), frames=3)
     assert names(parse_image(data)) == [LIGHTNING]
+
+
+def _two_lora_prompt(strengths=(0.8, 0.5)):
+    prompt = base_api(model_link=("21", 0))
+    prompt["20"] = api_node("LoraLoaderModelOnly", lora_name="a_file.safetensors", strength_model=strengths[0],
+                            model=["4", 0])
+    prompt["21"] = api_node("LoraLoaderModelOnly", lora_name="b_file.safetensors", strength_model=strengths[1],
+                            model=["20", 0])
+    return prompt
+
+
+def test_hashes_under_other_names_pair_by_a_strength_only_one_lora_has():
+    parameters = ('a lighthouse <lora:Alpha Display:0.8> <lora:Beta Display:0.5>\nNegative prompt: x\nSteps: 20, '
+                  'Lora hashes: "Alpha Display: aaaaaaaaaaaa, Beta Display: bbbbbbbbbbbb"')
+    result = parse_image(png_with_graph(prompt=_two_lora_prompt(), extra={"parameters": parameters}))
+    assert {l.file_name: l.hashes for l in result.loras} == {
+        "a_file": {"autov3": "aaaaaaaaaaaa"}, "b_file": {"autov3": "bbbbbbbbbbbb"}}
+
+
+def test_hashes_under_other_names_stay_unpaired_when_the_strengths_do_not_tell():
+    parameters = ('a lighthouse\nNegative prompt: x\nSteps: 20, '
+                  'Lora hashes: "Alpha Display: aaaaaaaaaaaa, Beta Display: bbbbbbbbbbbb"')
+    result = parse_image(png_with_graph(prompt=_two_lora_prompt((0.7, 0.7)), extra={"parameters": parameters}))
+    assert sorted((l.file_name, l.hashes) for l in result.loras) == [("a_file", {}), ("b_file", {})]

@@ -93,6 +93,41 @@ def _fill(ref: ResourceRef, known: Iterable[ResourceRef]) -> None:
         ref.version_name = ref.version_name or other.version_name
 
 
+def _same_strength(a: ResourceRef, b: ResourceRef) -> bool:
+    return abs(a.strength_model - b.strength_model) < 1e-3
+
+
+def _pair_leftovers(loras: list[ResourceRef], known: list[ResourceRef]) -> None:
+    """Give the hash of an entry no name paired to the one graph LoRA it can only belong to.
+
+    Why: Civitai's re-exports and some savers list a LoRA under its display name ("Detail Tweaker XL") while the
+    graph names the file ("add-detail-xl"). A lone unidentified LoRA on each side, or one strength that only one
+    LoRA on each side has, pairs them; anything less certain is left unpaired rather than guessed.
+    """
+    candidates = [ref for ref in known if ref.kind == "lora" and (ref.hashes or ref.model_version_id)]
+    spare = [ref for ref in candidates if not any(_keys(ref) & _keys(lora) for lora in loras)]
+    bare = [lora for lora in loras if not lora.hashes and not lora.model_version_id]
+    if not spare or not bare:
+        return
+    if len(spare) == 1 and len(bare) == 1:
+        pairs = [(bare[0], spare[0])]
+    else:
+        pairs = []
+        for lora in bare:
+            mine = [ref for ref in spare if _same_strength(ref, lora)]
+            rivals = [other for other in bare if _same_strength(other, lora)]
+            if len(mine) == 1 and len(rivals) == 1:
+                pairs.append((lora, mine[0]))
+    for lora, ref in pairs:
+        lora.hashes.update(ref.hashes)
+        lora.model_version_id = lora.model_version_id or ref.model_version_id
+        lora.model_id = lora.model_id or ref.model_id
+        lora.model_name = lora.model_name or ref.model_name
+        lora.version_name = lora.version_name or ref.version_name
+        note = f"hash from the image's entry {ref.name!r}, the only one no name paired"
+        lora.reason = f"{lora.reason}; {note}" if lora.reason else note
+
+
 def enrich_from_text(result: ParsedGeneration, text: dict[str, str], workflow: Any = None) -> ParsedGeneration:
     """Copy hashes and ids onto ``result``'s LoRAs and checkpoint from the image's other metadata."""
     try:
@@ -103,4 +138,5 @@ def enrich_from_text(result: ParsedGeneration, text: dict[str, str], workflow: A
     if known:
         for ref in [*result.loras, *([result.checkpoint] if result.checkpoint else [])]:
             _fill(ref, known)
+        _pair_leftovers(result.loras, known)
     return result
