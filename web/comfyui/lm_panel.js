@@ -96,6 +96,9 @@ export class SidebarPanel {
         el("button", { type: "button", class: "lm-icon-button lm-refresh", title: t("sidebar.refresh"),
           "aria-label": t("sidebar.refresh"), onclick: () => this.reload() },
         [el("span", { class: "mdi mdi-refresh", "aria-hidden": "true" })]),
+        el("button", { type: "button", class: "lm-icon-button lm-open-discover", title: t("manager.discover.sidebar_link"),
+          "aria-label": t("manager.discover.sidebar_link"), onclick: () => this.openDiscover() },
+        [el("span", { class: "mdi mdi-compass-outline", "aria-hidden": "true" })]),
         el("button", { type: "button", class: "lm-icon-button lm-open-manager", title: t("sidebar.open_manager"),
           "aria-label": t("sidebar.open_manager"), onclick: () => this.openManager() },
         [el("span", { class: "mdi mdi-open-in-new", "aria-hidden": "true" })]),
@@ -104,6 +107,7 @@ export class SidebarPanel {
       el("div", { class: "lm-search-row" }, [this.searchInput, this.favButton]),
       el("div", { class: "lm-filters" }, [this.baseSelect, this.folderSelect, this.tagSelect]),
       this.status,
+      this.queueLine = el("div", { class: "lm-queue-progress", role: "status", hidden: true }),
       this.viewport,
       el("div", { class: "lm-hint", text: t("sidebar.hint") }),
       this.message,
@@ -132,6 +136,7 @@ export class SidebarPanel {
     if (!this.hover.isConnected) document.body.appendChild(this.hover);
     if (!this.mounted) {
       this.mounted = true;
+      this.pollQueue();
       this.reload();
       this.client.settings().then((settings) => {
         this.nsfw = blurConfig(settings);
@@ -340,6 +345,24 @@ export class SidebarPanel {
 
   hideHover() {
     this.hover.classList.remove("lm-visible");
+  }
+
+  openDiscover() {
+    window.open(this.url("/discover"), "_blank", "noopener");
+  }
+
+  /** The whole download queue's progress ("Downloads 42% (2)"), polled every few seconds while ComfyUI runs. */
+  async pollQueue() {
+    try {
+      const body = await this.client.json("/lm/downloads/queue");
+      const active = (body.queue || []).filter((row) => ["downloading", "queued", "waiting", "paused"].includes(row.status));
+      if (active.length) {
+        const percent = Math.round(active.reduce((sum, row) => sum + (Number(row.progress) || 0), 0) / active.length);
+        this.queueLine.textContent = `${this.t("nav.downloads")} ${percent}% (${active.length})`;
+      }
+      this.queueLine.hidden = !active.length;
+    } catch { /* the sidebar works without the queue line */ }
+    setTimeout(() => this.pollQueue(), 4000);
   }
 
   openManager() {
