@@ -53,7 +53,13 @@ def test_search_filter_badges_and_one_click_download(tmp_path: Path, civitai: An
         page.wait_for_selector("text=Disco Checkpoint")
         page.select_option("#discover-type", "lora")
         page.wait_for_selector(f"[data-model-id='{fresh.id}'] .discover-download")
+        civitai.slow(5_000, path="/api/download")  # a few seconds: long enough to see the queue's progress
         page.click(f"[data-model-id='{fresh.id}'] .discover-download")
+        page.wait_for_selector(f"[data-model-id='{fresh.id}'] .discover-download:disabled")
+        page.goto(server.url + "downloads")
+        page.wait_for_function("/^\\(\\d+%\\) /.test(document.title)", timeout=15_000)
+        assert page.title().endswith("LoRA Manager")
+        civitai.slow(None)
         deadline = time.monotonic() + 20
         target = None
         while time.monotonic() < deadline:
@@ -72,4 +78,5 @@ def test_search_filter_badges_and_one_click_download(tmp_path: Path, civitai: An
             time.sleep(0.1)
         assert any(item.get("civitai", {}).get("id") == fresh.versions[0].id for item in listing["items"])
     finally:
+        civitai.slow(None)
         server.stop()
