@@ -72,7 +72,6 @@ export class VirtualGrid {
     const end = Math.min(total, (lastRow + 1) * this.cols);
     this.range = [start, end];
     this.grid.style.transform = `translateY(${firstRow * ROW_HEIGHT}px)`;
-    this.grid.setAttribute("aria-rowcount", String(rows));
     if (this.source.total === null) {
       this.drawSkeletons(Math.max(1, this.cols * Math.max(2, screenRows)));
       return;

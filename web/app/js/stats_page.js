@@ -47,7 +47,8 @@ function drawChart(Chart, holder, type, labels, values) {
 }
 
 export function mountStatsPage(root) {
-  const body = h("div", { class: "stats-grid", id: "stats" });
+  // Focusable so a keyboard can scroll the page even though it holds no control (axe scrollable-region-focusable).
+  const body = h("div", { class: "stats-grid", id: "stats", tabindex: "0" });
   root.replaceChildren(h("div", { class: "stats-page" }, h("h1", { text: t("manager.stats.title") }), body));
 
   async function load() {
