@@ -34,7 +34,7 @@ def test_pages_render_in_both_themes(small_server, page, dark_page, theme, tmp_p
         else:
             tab.wait_for_selector(f".{name}-page")
         # every page keeps all navigation entries, and the current one is marked
-        assert tab.locator("#main-nav a").count() == 7
+        assert tab.locator("#main-nav a").count() == 8
         assert tab.locator(f"#main-nav a[data-page='{name}']").get_attribute("aria-current") == "page"
         tab.screenshot(path=str(shots / f"{name}-{theme}.png"))
     tab.goto(small_server.url + "loras")
