@@ -7,6 +7,7 @@ inside ComfyUI it sits in ComfyUI's own app; the standalone app is ours througho
 from __future__ import annotations
 
 import asyncio
+import html
 import logging
 from typing import Callable, Iterable
 from urllib.parse import urlsplit
@@ -116,6 +117,11 @@ async def api_middleware(request: web.Request, handler: Handler) -> web.StreamRe
             if reason is not None:
                 logger.warning("Refused %s %s: %s", request.method, request.path, reason)
                 return json_error(FOREIGN_ORIGIN_ERROR, 403)
+        if request.app.get(OWNS_WHOLE_APP) and request.method in ("GET", "HEAD"):
+            try:
+                return await handler(request)
+            except web.HTTPNotFound:
+                return not_found_page(request.path)
         return await handler(request)
     cors = _cors_headers(request)
     if request.method == "OPTIONS" and cors:
@@ -152,6 +158,23 @@ async def api_middleware(request: web.Request, handler: Handler) -> web.StreamRe
     if cors and not response.prepared:
         response.headers.update(cors)
     return response
+
+
+def not_found_page(path: str) -> web.Response:
+    """A 404 page a person can read and leave: a title, a language, the path asked for and a way back.
+
+    Why: the standalone server owns every path, so a mistyped page address must not end on bare text (and
+    screen readers need the page's title and language).
+    """
+    body = (
+        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        "<title>Page not found · LoRA Manager</title></head><body><main>"
+        "<h1>Page not found</h1>"
+        f"<p>There is no page at <code>{html.escape(path[:500])}</code>.</p>"
+        '<p><a href="/loras">Go to the LoRA library</a></p></main></body></html>'
+    )
+    return web.Response(status=404, text=body, content_type="text/html")
 
 
 async def _answered_by_a_foreign_route(request: web.Request) -> bool:
