@@ -19,15 +19,9 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT.parent))
-import importlib.util  # noqa: E402
+import lm_package
 
-_spec = importlib.util.spec_from_file_location("lora_manager", ROOT / "__init__.py",
-                                               submodule_search_locations=[str(ROOT)])
-_pkg = importlib.util.module_from_spec(_spec)
-sys.modules["lora_manager"] = _pkg
-_spec.loader.exec_module(_pkg)
+lm_package.load()
 
 from lora_manager.py.app import create_context  # noqa: E402
 from lora_manager.py.library.gc_tuning import freeze_startup_heap  # noqa: E402

@@ -13,19 +13,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT.parent))
-import importlib.util  # noqa: E402
+import lm_package
 
-_spec = importlib.util.spec_from_file_location("lora_manager", ROOT / "__init__.py",
-                                               submodule_search_locations=[str(ROOT)])
-_pkg = importlib.util.module_from_spec(_spec)
-sys.modules["lora_manager"] = _pkg
-_spec.loader.exec_module(_pkg)
+ROOT = lm_package.load()
 
 from lora_manager.py.services.recipes.parsers import parse_metadata_text  # noqa: E402
 from lora_manager.py.services.recipes.parsers.errors import ImageReadError, NoGenerationMetadata  # noqa: E402
