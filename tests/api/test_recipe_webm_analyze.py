@@ -11,13 +11,10 @@ import json
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from aiohttp import FormData
 
 from lora_manager.py.services.recipes.parsers import matroska_metadata as mkv
 from lora_manager.py.services.recipes.parsers.matroska_metadata import matroska_text
-from support.comfy_workflows import LIGHTNING, api_node, base_api
-from support.library import lm_sidecar, write_lora
-from support.snap import scrub
+from support.recipe_images import analyze_upload, lightning_library_client, lightning_lora_prompt
 
 UNKNOWN_SIZE = b"\x01\xff\xff\xff\xff\xff\xff\xff"
 
@@ -78,27 +75,16 @@ def live_muxer_with_trailing_tags(metadata: dict[str, object]) -> bytes:
     return ebml_header() + (mkv.SEGMENT).to_bytes(4, "big") + UNKNOWN_SIZE + segment
 
 
-def lora_prompt() -> dict:
-    prompt = base_api(model_link=("30", 0))
-    prompt["30"] = api_node("LoraLoaderModelOnly", lora_name=LIGHTNING, strength_model=0.8, model=["4", 0])
-    return prompt
+lora_prompt = lightning_lora_prompt
 
 
 @pytest.fixture
 async def vclient(lib_env, make_client):
-    write_lora(lib_env.loras, "qwen/Qwen-Image-Lightning-8steps-V1.0.safetensors",
-               sidecar=lm_sidecar("Qwen-Image-Lightning-8steps-V1.0", sha256="d" * 64))
-    client = await make_client(lib_env)
-    client.env = lib_env
-    await client.lm_context.components["recipes"].wait_ready()
-    return client
+    return await lightning_library_client(lib_env, make_client)
 
 
 async def analyze(client, data: bytes, filename: str):
-    form = FormData()
-    form.add_field("image", data, filename=filename, content_type="video/webm")
-    resp = await client.post("/api/lm/recipes/analyze-image", data=form)
-    return resp.status, scrub(await resp.json(), client.env.tmp)
+    return await analyze_upload(client, data, filename, "video/webm")
 
 
 @pytest.mark.parametrize("writer", ["vhs", "live"])

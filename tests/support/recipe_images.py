@@ -1,10 +1,16 @@
-"""Build small test images carrying generation metadata (PNG text chunks, EXIF comments)."""
+"""Build small test images carrying generation metadata (PNG text chunks, EXIF comments), and upload them to
+analyze-image."""
 from __future__ import annotations
 
 import io
 
+from aiohttp import FormData
 from PIL import Image
 from PIL.PngImagePlugin import PngInfo
+
+from support.comfy_workflows import LIGHTNING, api_node, base_api
+from support.library import lm_sidecar, write_lora
+from support.snap import scrub
 
 EXIF_IFD = 0x8769
 USER_COMMENT = 0x9286
@@ -55,3 +61,30 @@ def exif_image(fmt: str, *, user_comment: bytes | None = None, description: str 
         params["comment"] = comment
     Image.new("RGB", size, (30, 200, 30)).save(buf, fmt, **params)
     return buf.getvalue()
+
+
+LIGHTNING_STEM = "Qwen-Image-Lightning-8steps-V1.0"
+
+
+def lightning_lora_prompt() -> dict:
+    """An API prompt whose one LoRA (the Lightning LoRA at 0.8) feeds the model of the sampler."""
+    prompt = base_api(model_link=("30", 0))
+    prompt["30"] = api_node("LoraLoaderModelOnly", lora_name=LIGHTNING, strength_model=0.8, model=["4", 0])
+    return prompt
+
+
+async def lightning_library_client(lib_env, make_client):
+    """A client over a library holding the Lightning LoRA, with the recipe cache ready."""
+    write_lora(lib_env.loras, f"qwen/{LIGHTNING_STEM}.safetensors", sidecar=lm_sidecar(LIGHTNING_STEM, sha256="d" * 64))
+    client = await make_client(lib_env)
+    client.env = lib_env
+    await client.lm_context.components["recipes"].wait_ready()
+    return client
+
+
+async def analyze_upload(client, data: bytes, filename: str, content_type: str):
+    """(status, scrubbed JSON) of analyze-image on an uploaded file."""
+    form = FormData()
+    form.add_field("image", data, filename=filename, content_type=content_type)
+    resp = await client.post("/api/lm/recipes/analyze-image", data=form)
+    return resp.status, scrub(await resp.json(), client.env.tmp)
