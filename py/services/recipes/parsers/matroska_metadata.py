@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Iterator
 
-from .video_metadata import lift_comment
+from .video_metadata import Budget, lift_comment
 
 MAX_DEPTH = 6
 MAX_ELEMENTS = 20_000
@@ -29,15 +29,6 @@ TAG_NAME = 0x45A3
 TAG_STRING = 0x4487
 
 _UNKNOWN = -1
-
-
-class _Budget:
-    def __init__(self) -> None:
-        self.left = MAX_ELEMENTS
-
-    def spend(self) -> bool:
-        self.left -= 1
-        return self.left >= 0
 
 
 def _vint(data: bytes, offset: int, end: int, *, keep_marker: bool) -> tuple[int, int] | None:
@@ -59,7 +50,7 @@ def _vint(data: bytes, offset: int, end: int, *, keep_marker: bool) -> tuple[int
     return value, length
 
 
-def _elements(data: bytes, start: int, end: int, budget: _Budget) -> Iterator[tuple[int, int, int]]:
+def _elements(data: bytes, start: int, end: int, budget: Budget) -> Iterator[tuple[int, int, int]]:
     """(id, payload start, payload end) of each element in ``data[start:end]``; stops at the first bad one."""
     offset = start
     while offset < end and budget.spend():
@@ -83,7 +74,7 @@ def _utf8(data: bytes, start: int, end: int) -> str | None:
     return data[start:end].decode("utf-8", "replace").rstrip("\x00")
 
 
-def _read_simple_tags(data: bytes, start: int, end: int, depth: int, budget: _Budget,
+def _read_simple_tags(data: bytes, start: int, end: int, depth: int, budget: Budget,
                       text: dict[str, str]) -> None:
     name: str | None = None
     value: str | None = None
@@ -98,7 +89,7 @@ def _read_simple_tags(data: bytes, start: int, end: int, depth: int, budget: _Bu
         text.setdefault(name.strip().lower(), value)
 
 
-def _read_tags(data: bytes, start: int, end: int, budget: _Budget, text: dict[str, str]) -> None:
+def _read_tags(data: bytes, start: int, end: int, budget: Budget, text: dict[str, str]) -> None:
     for kind, body, stop in _elements(data, start, end, budget):
         if kind != TAG:
             continue
@@ -107,7 +98,7 @@ def _read_tags(data: bytes, start: int, end: int, budget: _Budget, text: dict[st
                 _read_simple_tags(data, inner_body, inner_stop, 1, budget, text)
 
 
-def _seek_positions(data: bytes, start: int, end: int, budget: _Budget) -> list[int]:
+def _seek_positions(data: bytes, start: int, end: int, budget: Budget) -> list[int]:
     """Offsets (from the segment's payload) of the Tags elements a SeekHead points at."""
     positions: list[int] = []
     for kind, body, stop in _elements(data, start, end, budget):
@@ -131,7 +122,7 @@ def matroska_text(data: bytes) -> dict[str, str]:
     cluster of unknown size are reached through the SeekHead, as players do.
     """
     text: dict[str, str] = {}
-    budget = _Budget()
+    budget = Budget(MAX_ELEMENTS)
     for kind, body, stop in _elements(data, 0, len(data), budget):
         if kind != SEGMENT:
             continue

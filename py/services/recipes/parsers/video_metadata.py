@@ -18,16 +18,18 @@ _CONTAINERS = {b"moov", b"udta", b"meta", b"ilst", b"trak", b"mdia", b"minf"}
 _NAMED_ITEMS = {b"\xa9cmt": "comment", b"\xa9des": "description", b"desc": "description", b"ldes": "comment"}
 
 
-class _Budget:
-    def __init__(self) -> None:
-        self.left = MAX_BOXES
+class Budget:
+    """How many more boxes or elements a walk may read: a hostile file with millions of tiny ones stops early."""
+
+    def __init__(self, limit: int = MAX_BOXES) -> None:
+        self.left = limit
 
     def spend(self) -> bool:
         self.left -= 1
         return self.left >= 0
 
 
-def _boxes(data: bytes, start: int, end: int, budget: _Budget) -> Iterator[tuple[bytes, int, int]]:
+def _boxes(data: bytes, start: int, end: int, budget: Budget) -> Iterator[tuple[bytes, int, int]]:
     """(type, payload start, payload end) of each box in ``data[start:end]``; stops at the first bad size."""
     offset = start
     while offset + 8 <= end and budget.spend():
@@ -67,7 +69,7 @@ def _keys(data: bytes, start: int, end: int) -> list[str]:
     return names
 
 
-def _item_text(data: bytes, start: int, end: int, budget: _Budget) -> str | None:
+def _item_text(data: bytes, start: int, end: int, budget: Budget) -> str | None:
     for kind, body, stop in _boxes(data, start, end, budget):
         if kind == b"data" and stop - body >= 8 and stop - body - 8 <= MAX_VALUE_BYTES:
             value_type = struct.unpack(">I", data[body:body + 4])[0] & 0xFFFFFF
@@ -79,7 +81,7 @@ def _item_text(data: bytes, start: int, end: int, budget: _Budget) -> str | None
 def mp4_text(data: bytes) -> dict[str, str]:
     """Every text metadata item of an MP4/MOV file by key (``prompt``, ``workflow``, ``comment``...)."""
     text: dict[str, str] = {}
-    budget = _Budget()
+    budget = Budget()
 
     def walk(start: int, end: int, depth: int) -> None:
         if depth > MAX_DEPTH:
