@@ -83,14 +83,18 @@ def _keys(ref: ResourceRef) -> set[str]:
 def _fill(ref: ResourceRef, known: Iterable[ResourceRef]) -> None:
     keys = _keys(ref)
     for other in known:
-        if other.kind != ref.kind or not keys & _keys(other):
-            continue
-        for kind, value in other.hashes.items():
-            ref.hashes.setdefault(kind, value)
-        ref.model_version_id = ref.model_version_id or other.model_version_id
-        ref.model_id = ref.model_id or other.model_id
-        ref.model_name = ref.model_name or other.model_name
-        ref.version_name = ref.version_name or other.version_name
+        if other.kind == ref.kind and keys & _keys(other):
+            _take_identity(ref, other)
+
+
+def _take_identity(ref: ResourceRef, other: ResourceRef) -> None:
+    """Hashes and Civitai ids ``other`` knows that ``ref`` lacks."""
+    for kind, value in other.hashes.items():
+        ref.hashes.setdefault(kind, value)
+    ref.model_version_id = ref.model_version_id or other.model_version_id
+    ref.model_id = ref.model_id or other.model_id
+    ref.model_name = ref.model_name or other.model_name
+    ref.version_name = ref.version_name or other.version_name
 
 
 def _same_strength(a: ResourceRef, b: ResourceRef) -> bool:
@@ -119,11 +123,7 @@ def _pair_leftovers(loras: list[ResourceRef], known: list[ResourceRef]) -> None:
             if len(mine) == 1 and len(rivals) == 1:
                 pairs.append((lora, mine[0]))
     for lora, ref in pairs:
-        lora.hashes.update(ref.hashes)
-        lora.model_version_id = lora.model_version_id or ref.model_version_id
-        lora.model_id = lora.model_id or ref.model_id
-        lora.model_name = lora.model_name or ref.model_name
-        lora.version_name = lora.version_name or ref.version_name
+        _take_identity(lora, ref)
         note = f"hash from the image's entry {ref.name!r}, the only one no name paired"
         lora.reason = f"{lora.reason}; {note}" if lora.reason else note
 
