@@ -9,7 +9,9 @@ from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
 from aiohttp import web
 
+from ..library.edits import InvalidEdit
 from ..library.paths import to_api_path
+from ..library.tag_edits import MAX_BULK_MODELS, tag_edit
 from ..services.lifecycle import MAX_PREVIEW_BYTES, LifecycleError, ModelLifecycleService
 from ..services.model_service import PAGE_TYPES
 from .http import (MAX_JSON_BYTES, ApiError, json_ok, optional_bool, optional_int, read_json_object, read_multipart,
@@ -42,6 +44,7 @@ class LifecycleRoutes:
             web.post(f"{p}/move_model", self.move_model),
             web.post(f"{p}/move_models_bulk", self.move_models_bulk),
             web.post(f"{p}/add-tags", self.add_tags),
+            web.post(f"{p}/bulk-tags", self.bulk_tags),
             web.post(f"{p}/replace-preview", self.replace_preview),
             web.get(f"{p}/auto-organize", self.auto_organize_all),
             web.post(f"{p}/auto-organize", self.auto_organize),
@@ -154,6 +157,35 @@ class LifecycleRoutes:
             raise ApiError("Missing required parameter: tags (a list of strings)")
         updated = await self._call(self.lifecycle.add_tags, self.model_type, record, raw)
         return json_ok({"success": True, "tags": list(updated.record.tags), **updated.notice()})
+
+    async def bulk_tags(self, request: web.Request) -> web.Response:
+        """``{"file_paths", "add"?, "remove"?, "replace"?: {"old": "new"}}``: one tag edit over many models. A path
+        outside the roots refuses the whole request; a model that is gone is reported in ``results``."""
+        body = await read_json_object(request)
+        paths = body.get("file_paths")
+        if not isinstance(paths, list) or not paths or not all(isinstance(p, str) and p.strip() for p in paths):
+            raise ApiError("Missing required parameter: file_paths (a non-empty list of paths)")
+        if len(paths) > MAX_BULK_MODELS:
+            raise ApiError(f"Too many file_paths: at most {MAX_BULK_MODELS} models in one request ({len(paths)} given)")
+        try:
+            edit = tag_edit(body)
+        except InvalidEdit as exc:
+            raise ApiError(str(exc)) from None
+        records, missing = [], []
+        for path in dict.fromkeys(paths):
+            try:
+                records.append(self.lifecycle.target_from_payload(self.model_type, {"file_path": path}))
+            except LifecycleError as exc:
+                if exc.status != 404:
+                    raise ApiError(exc.message, exc.status) from None
+                missing.append({"file_path": path, "success": False, "status": 404, "error": exc.message})
+        results = await self._call(self.lifecycle.edit_tags_bulk, self.model_type, records, edit) + missing
+        for result in results:
+            result["file_path"] = to_api_path(result["file_path"])
+        ok = sum(1 for r in results if r["success"])
+        return json_ok({"success": ok == len(results), "results": results, "success_count": ok,
+                        "changed_count": sum(1 for r in results if r.get("changed")),
+                        "failure_count": len(results) - ok})
 
     async def replace_preview(self, request: web.Request) -> web.Response:
         """Multipart ``preview_file`` + ``model_path`` (+ ``nsfw_level``), or JSON ``file_path`` + ``url``."""

@@ -30,6 +30,7 @@ from ..library.paths import PathNotAllowed, confine, is_within, lexical
 from ..library.records import ModelRecord
 from ..library.scanner import PREVIEW_EXTENSIONS
 from ..library.sidecar import SidecarError, apply_updates, read_sidecar, sidecar_path_for, write_sidecar
+from ..library.tag_edits import TagEdit
 from ..library.trash import (FILES_DIR, MANIFEST, TRASH_DIR, InvalidBatchId, Manifest, UnsafeManifest,
                              confined_manifest, expired_batches, find_batch, list_batches, purge)
 from ..settings import MODEL_TYPES
@@ -344,6 +345,35 @@ class ModelLifecycleService:
         result = await self._edit(service, record.file_path, merge)
         self._changed(model_type)
         return result
+
+    async def edit_tags_bulk(self, model_type: str, records: list[ModelRecord], edit: TagEdit) -> list[dict[str, Any]]:
+        """Apply one tag edit (add / remove / replace) to each model, each as its own read-modify-write under
+        its lock, from the tags it has at that moment. A model the edit leaves as it is is not written; one
+        model failing (gone, shared sidecar, too many tags) does not stop the others."""
+        service = self.model_service(model_type)
+        results: list[dict[str, Any]] = []
+
+        def change(current: ModelRecord, _raw: dict[str, Any]) -> SidecarChange:
+            tags = edit.apply(current.tags)
+            if len(tags) > MAX_TAGS:
+                raise LifecycleError(f"A model can have at most {MAX_TAGS} tags")
+            return SidecarChange({"tags": tags}, {"tags": tags}, frozenset({"tags"}))
+
+        for record in records:
+            try:
+                async with self._locked(service, [record.file_path]):
+                    current = self._current(service, record.file_path)
+                    changed = edit.apply(current.tags) != list(current.tags)
+                    if changed:
+                        current = (await self._edit(service, record.file_path, change, locked=True)).record
+                results.append({"file_path": record.file_path, "success": True, "changed": changed,
+                                "tags": list(current.tags)})
+            except LifecycleError as exc:
+                results.append({"file_path": record.file_path, "success": False, "status": exc.status,
+                                "error": exc.message})
+        if any(r.get("changed") for r in results):
+            self._changed(model_type)
+        return results
 
     async def replace_preview(self, model_type: str, record: ModelRecord, data: bytes, *, filename: str = "",
                               content_type: str = "", nsfw_level: int | None = None) -> ModelRecord:
