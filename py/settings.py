@@ -37,7 +37,7 @@ TEMPLATE_FIELDS = ("base_model", "first_tag", "author", "model_name", "version_n
 TEMPLATE_TYPES = (*MODEL_TYPES, "unet")  # "unet": ComfyUI-Lora-Manager's template for diffusion models
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent
 
-SECRET_KEYS = ("civitai_api_key", "proxy_password", "llm_api_key")  # masked in the API
+SECRET_KEYS = ("civitai_api_key", "proxy_password", "llm_api_key", "hf_token")  # masked in the API
 DEFAULT_TEMPLATES = {"lora": "{base_model}/{first_tag}", "checkpoint": "{base_model}", "embedding": "{base_model}"}
 
 

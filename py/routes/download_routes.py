@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 
 from aiohttp import web
 
+from ..services.downloads import huggingface
 from ..services.downloads.errors import ControlError, DownloadError
 from ..services.downloads.library_status import normalize_model_type
 from ..services.downloads.manager import DownloadManager, DownloadParams
@@ -175,6 +176,38 @@ class DownloadRoutes:
         except DownloadError as exc:
             raise ApiError(exc.message, exc.status, download_id=params.download_id) from None
         return json_ok({"success": True, "download_id": params.download_id})
+
+    async def download_hf_model(self, request: web.Request) -> web.Response:
+        """A Hugging Face file through the same queue, resume and verification; held open until it lands
+        (as ComfyUI-Lora-Manager's handler is). The body names the file as ``url`` (a resolve address or
+        ``hf://owner/repo[@rev]/path``) or as ``repo`` + ``filename`` (+ ``revision``)."""
+        body = await read_json_object(request)
+        for name in ("url", "repo", "filename", "revision", "model_root", "relative_path", "model_type"):
+            if body.get(name) is not None and not isinstance(body.get(name), str):
+                raise ApiError(f"Invalid value for {name}: expected a string")
+        url = (body.get("url") or "").strip()
+        if not url:
+            if not (body.get("repo") or "").strip() or not (body.get("filename") or "").strip():
+                raise ApiError("Missing required fields: 'url', or 'repo' and 'filename'")
+            try:
+                file = huggingface.hf_file(body["repo"], body["filename"], body.get("revision") or "main")
+            except huggingface.HfUrlError as exc:
+                raise ApiError(str(exc)) from None
+            url = f"hf://{file.repo}@{file.revision}/{file.path}"
+        download_id = body.get("download_id")
+        if download_id is not None and not isinstance(download_id, (str, int)):
+            raise ApiError("Invalid value for download_id: expected a string")
+        relative = body.get("relative_path")
+        params = self._params(
+            download_id=str(download_id).strip() if download_id not in (None, "") else None, hf_url=url,
+            model_type=(body.get("model_type") or "").strip().lower() or None,
+            model_root=body.get("model_root") or None, relative_path=relative or None,
+            use_default_paths=optional_bool(body, "use_default_paths", False))
+        outcome = await self.manager.download(params)
+        answer = outcome.to_response()
+        if outcome.success:
+            answer["path"] = outcome.file_path
+        return json_ok(answer, status=outcome.http_status)
 
     @staticmethod
     def _params(*, download_id: str | None, **fields: Any) -> DownloadParams:
@@ -356,6 +389,7 @@ def route_table(context: "AppContext") -> list[web.AbstractRouteDef]:
         web.get(f"{p}/civitai/user-models", r.user_models),
         web.get(f"{p}/download-model-get", r.download_model_get),
         web.post(f"{p}/download-model", r.download_model_post),
+        web.post(f"{p}/download-hf-model", r.download_hf_model),
         web.get(p + "/download-progress/{download_id}", r.download_progress),
         web.get(f"{p}/cancel-download-get", r.cancel_download),
         web.get(f"{p}/pause-download", r.pause_download),

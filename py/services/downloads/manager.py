@@ -28,7 +28,7 @@ from ..metadata.civitai_client import CivitaiClient, FileSelection
 from ..remote.clients import RemoteClients, remote_clients
 from ..remote.errors import ErrorKind, RemoteError, classify_exception, classify_os_error
 from ..remote.resilience import host_key
-from . import artifacts, rules
+from . import artifacts, huggingface, rules
 from .control import DownloadStreamControl
 from .errors import ControlError, DownloadError
 from .library_status import LibraryStatus
@@ -88,9 +88,18 @@ class DownloadParams:
     model_root: str | None = None
     relative_path: str | None = None
     use_default_paths: bool = True
+    hf_url: str | None = None  # a Hugging Face file (resolve address or hf:// shorthand) instead of a Civitai version
+    model_type: str | None = None  # the library a Hugging Face file goes to (default: lora)
 
     def __post_init__(self) -> None:
-        if self.model_id is None and self.model_version_id is None:
+        if self.hf_url is not None:
+            try:
+                huggingface.parse_hf_url(self.hf_url, huggingface.resolve_base_url(os.environ))
+            except huggingface.HfUrlError as exc:
+                raise DownloadError(str(exc)) from None
+            if self.model_type is not None and self.model_type not in MODEL_TYPES:
+                raise DownloadError(f"Invalid model_type: {self.model_type} (expected one of {', '.join(MODEL_TYPES)})")
+        elif self.model_id is None and self.model_version_id is None:
             raise DownloadError("Missing required parameter: model_id or model_version_id")
         if self.file_params is not None:
             try:
@@ -145,6 +154,17 @@ class _Plan:
     file: dict
     image: dict | None
     early_access: str | None  # the end of the early-access period, when the version is early access
+
+
+@dataclass
+class _HfPlan:
+    """A Hugging Face file, its address, the headers it gets and what its HEAD answer stated."""
+
+    file: huggingface.HfFile
+    url: str
+    headers: dict[str, str]
+    model_type: str
+    probe: huggingface.HfProbe
 
 
 class _Skipped(Exception):
@@ -308,11 +328,14 @@ class DownloadManager:
                  "file_params": params.file_params, "source": params.source, "status": "waiting"},
                 request_json=params.to_json())
             await self.store.update_queue(did, status="paused" if active.control.is_paused else "waiting")
-            plan = await self._prepare(active)
+            plan = await self._prepare_hf(active) if params.hf_url else await self._prepare(active)
             await self._cancellable(active, self._acquire_slot())
             have_slot = True
             await self.store.set_status(did, "paused" if active.control.is_paused else "downloading")
-            placed = await self._download(active, plan)
+            if isinstance(plan, _HfPlan):
+                placed = await self._download_hf(active, plan)
+            else:
+                placed = await self._download(active, plan)
             outcome = DownloadOutcome(did, "completed", file_path=placed)
         except _Skipped as skip:
             outcome = DownloadOutcome(did, "skipped", error=skip.decision.message, details=skip.decision.body())
@@ -425,12 +448,7 @@ class DownloadManager:
         active.stage = "preparing"
         self._send(active, "progress", progress=0)
         target = self._target_for(params, model_type, version, model, file)
-        key = str(target)
-        owner = self._targets.get(key)
-        if owner is not None and owner != did:
-            raise DownloadError(f'"{target.name}" is already being downloaded', 409)
-        self._targets[key] = did
-        await self.store.update_queue(did, file_path=to_api_path(key))
+        await self._claim_target(did, target)
         notice = rules.early_access_notice(version, model, plan.early_access) if plan.early_access else None
         self._send(active, "progress", progress=1, message=notice)
         expected = str(((file.get("hashes") or {}).get("SHA256")) or "").lower() or None
@@ -450,6 +468,64 @@ class DownloadManager:
             version["downloadUrl"] = file["downloadUrl"]
         active.stage = "finalizing"
         return await self._finalize(active, model_type, version, model, target, result.sha256, preview, plan.image)
+
+    async def _claim_target(self, did: str, target: Path) -> None:
+        """One download per target path at a time."""
+        key = str(target)
+        owner = self._targets.get(key)
+        if owner is not None and owner != did:
+            raise DownloadError(f'"{target.name}" is already being downloaded', 409)
+        self._targets[key] = did
+        await self.store.update_queue(did, file_path=to_api_path(key))
+
+    # -- Hugging Face ------------------------------------------------------------------------------------
+    async def _prepare_hf(self, active: _Active) -> _HfPlan:
+        """The file's address and token headers, and its stated sha256 and size (or HF's clear refusal)."""
+        params = active.params
+        base = huggingface.resolve_base_url(os.environ)
+        try:
+            file = huggingface.parse_hf_url(params.hf_url or "", base)
+        except huggingface.HfUrlError as exc:
+            raise DownloadError(str(exc), 400) from None
+        url = file.resolve_url(base)
+        headers = huggingface.auth_headers(url, huggingface.token_from(self.context.settings.extra), base)
+        row = await self.store.get_queue(params.download_id) or {}
+        names = {"model_name": f"{file.repo}/{file.path}", "version_name": file.revision}
+        await self.store.update_queue(params.download_id, **{k: v for k, v in names.items() if not row.get(k)})
+        probe = await self._cancellable(active, huggingface.probe(self.remote.http, file, url, headers))
+        return _HfPlan(file, url, headers, params.model_type or "lora", probe)
+
+    async def _download_hf(self, active: _Active, plan: _HfPlan) -> str:
+        """Into ``<root>/huggingface/<owner>/<repo>`` (default paths) or the client's folder, verified against
+        HF's sha256; the sidecar links the repository (``hf_url``)."""
+        params, file, model_type = active.params, plan.file, plan.model_type
+        active.stage = "preparing"
+        self._send(active, "progress", progress=0)
+        relative = f"huggingface/{file.repo}" if params.use_default_paths else (params.relative_path or "")
+        try:
+            folder = target_folder(self.context.roots_for(model_type), template=None, fields={},
+                                   model_root=params.model_root, relative_path=relative)
+            target = folder.path / model_file_name(file.file_name, model_type)
+        except PathNotAllowed as exc:
+            raise DownloadError(str(exc), 400) from None
+        await self._claim_target(params.download_id, target)
+        expected = plan.probe.sha256
+        if await asyncio.to_thread(target.exists):
+            return await self._existing_target(target, expected, model_type)
+        active.stage = "transfer"
+        result = await self._transfer_from(active, plan.headers, plan.url, target, expected, plan.probe.size)
+        active.stage = "finalizing"
+
+        def write_files() -> None:
+            data = huggingface.build_sidecar(target, model_type=model_type, file=file, sha256=result.sha256)
+            artifacts.save_sidecar(target, data)
+
+        await self._write_metadata(target, write_files)
+        path = to_api_path(str(target))
+        await self.context.service(model_type).reindex_paths([str(target)])
+        active.landed = {"model_type": model_type, "file_path": path, "sha256": result.sha256, "version": {},
+                         "model": None, "hf_url": file.repo_url()}
+        return path
 
     async def _fetch_metadata(self, params: DownloadParams) -> tuple[dict, dict | None]:
         """Civitai's version and model; with ``source=civarchive``, CivArchive's when Civitai no longer has them."""
@@ -566,7 +642,7 @@ class DownloadManager:
         urls += [u for u in file.get("mirrors") or [] if isinstance(u, str) and u not in urls]
         for index, url in enumerate(urls):
             try:
-                result = await self._transfer_from(active, civitai, url, target, expected)
+                result = await self._transfer_from(active, civitai.auth_headers(url), url, target, expected)
             except TargetExistsError:
                 raise
             except RemoteError as exc:
@@ -580,12 +656,12 @@ class DownloadManager:
             return result
         raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
 
-    async def _transfer_from(self, active: _Active, civitai: CivitaiClient, url: str, target: Path,
-                             expected: str | None) -> Any:
+    async def _transfer_from(self, active: _Active, headers: dict[str, str], url: str, target: Path,
+                             expected: str | None, expected_size: int | None = None) -> Any:
         from .downloader import DownloadRequest
 
-        request = DownloadRequest(url=url, target=target, expected_sha256=expected, expected_size=None,
-                                  headers=civitai.auth_headers(url),
+        request = DownloadRequest(url=url, target=target, expected_sha256=expected, expected_size=expected_size,
+                                  headers=headers,
                                   quarantine_dir=self.context.paths.data_dir / "quarantine")
         await asyncio.to_thread(target.parent.mkdir, parents=True, exist_ok=True)
 
@@ -625,20 +701,12 @@ class DownloadManager:
             artifacts.save_sidecar(target, data)
             return preview_file
 
-        try:
-            await asyncio.to_thread(write_files)
-        except OSError as exc:
-            error = classify_os_error(exc, "save the model's metadata")
-
-            def undo() -> None:
-                if written_preview is not None:
-                    with contextlib.suppress(OSError):
-                        os.unlink(written_preview)
+        def undo_preview() -> None:
+            if written_preview is not None:
                 with contextlib.suppress(OSError):
-                    os.replace(target, part_path_for(target))
+                    os.unlink(written_preview)
 
-            await asyncio.to_thread(undo)
-            raise DownloadError(error.message, _KIND_STATUS[error.kind]) from exc
+        await self._write_metadata(target, write_files, undo_preview)
         path = to_api_path(str(target))
         await self.context.service(model_type).reindex_paths([str(target)])
         model_id = version.get("modelId") or (model or {}).get("id")
@@ -647,6 +715,22 @@ class DownloadManager:
         active.landed = {"model_type": model_type, "file_path": path, "sha256": sha256, "version": version,
                          "model": model}
         return path
+
+    @staticmethod
+    async def _write_metadata(target: Path, write: Callable[[], Any], undo: Callable[[], None] = lambda: None) -> None:
+        """Run ``write`` in a thread; when it fails, ``undo`` and the model goes back to its ``.part``."""
+        try:
+            await asyncio.to_thread(write)
+        except OSError as exc:
+            error = classify_os_error(exc, "save the model's metadata")
+
+            def put_back() -> None:
+                undo()
+                with contextlib.suppress(OSError):
+                    os.replace(target, part_path_for(target))
+
+            await asyncio.to_thread(put_back)
+            raise DownloadError(error.message, _KIND_STATUS[error.kind]) from exc
 
     # -- after a download lands --------------------------------------------------------------------------
     def _run_after_download(self, landed: dict[str, Any]) -> None:

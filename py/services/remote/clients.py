@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from ...security.fetch_guard import FetchPolicy
 from ..metadata.civarchive_client import resolve_civarchive_base_url
+from ..downloads import huggingface
 from ..metadata.civitai_client import CivitaiClient, resolve_civitai_base_url
 from .proxy import ProxyConfig, env_proxy_urls, proxy_from_settings, session_options
 from .resilience import ResilientHttp
@@ -53,6 +54,7 @@ class RemoteClients:
         proxy = self.proxy()
         return [resolve_civitai_base_url(self.context.settings.civitai_base_url, os.environ),
                 resolve_civarchive_base_url(os.environ),
+                huggingface.resolve_base_url(os.environ),
                 *([proxy.url] if proxy else env_proxy_urls())]
 
     async def start(self) -> None:

@@ -1,0 +1,118 @@
+"""A fake Hugging Face on 127.0.0.1 and the CDN it redirects LFS files to (a second server: another origin).
+
+``resolve/`` answers like huggingface.co: an LFS file gets a 302 to the CDN with ``X-Linked-Etag`` (its
+sha256) and ``X-Linked-Size``; a plain git file is served at once with a 40-hex ``ETag``. Both servers keep
+every request (method, path, headers), so tests can check where the token went.
+"""
+from __future__ import annotations
+
+import hashlib
+import random
+import re
+from dataclasses import dataclass, field
+
+import pytest
+from aiohttp import web
+
+from support.loopback import serve_on_loopback
+
+_RANGE = re.compile(r"bytes=(\d+)-$")
+
+
+@dataclass
+class HfBlob:
+    repo: str
+    revision: str
+    path: str
+    data: bytes
+    lfs: bool = True
+    status: int | None = None  # answer this status for resolve/ instead of the file (401, 404, 429...)
+    served: bytes | None = None  # what the CDN sends instead of ``data`` (corrupt bytes)
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.data).hexdigest()
+
+
+@dataclass
+class Seen:
+    method: str
+    path: str
+    headers: dict[str, str]
+
+
+@dataclass
+class FakeHf:
+    base_url: str = ""
+    cdn_url: str = ""
+    blobs: dict[tuple[str, str, str], HfBlob] = field(default_factory=dict)
+    hf_requests: list[Seen] = field(default_factory=list)
+    cdn_requests: list[Seen] = field(default_factory=list)
+
+    def add(self, repo: str, path: str, *, n_bytes: int = 4096, seed: int = 3, revision: str = "main",
+            **kwargs) -> HfBlob:
+        blob = HfBlob(repo, revision, path, random.Random(seed).randbytes(n_bytes), **kwargs)
+        self.blobs[(repo, revision, path)] = blob
+        return blob
+
+    def url(self, blob: HfBlob) -> str:
+        return f"{self.base_url}/{blob.repo}/resolve/{blob.revision}/{blob.path}"
+
+    @property
+    def cdn_host(self) -> str:
+        return self.cdn_url.split("://", 1)[1]
+
+    # -- servers -------------------------------------------------------------------------------------------
+    async def _resolve(self, request: web.Request) -> web.StreamResponse:
+        self.hf_requests.append(Seen(request.method, request.path, dict(request.headers)))
+        info = request.match_info
+        blob = self.blobs.get((f"{info['owner']}/{info['repo']}", info["rev"], info["path"]))
+        if blob is None:
+            return web.json_response({"error": "Entry not found"}, status=404)
+        if blob.status is not None:
+            headers = {"Retry-After": "0"} if blob.status == 429 else {}
+            return web.json_response({"error": "refused"}, status=blob.status, headers=headers)
+        if blob.lfs:
+            raise web.HTTPFound(f"{self.cdn_url}/blobs/{blob.sha256}", headers={
+                "X-Linked-Etag": f'"{blob.sha256}"', "X-Linked-Size": str(len(blob.data)),
+                "ETag": f'"{blob.sha256}"'})
+        sha1 = hashlib.sha1(blob.data).hexdigest()
+        return _ranged(request, blob.data, {"ETag": f'"{sha1}"'})
+
+    async def _cdn(self, request: web.Request) -> web.StreamResponse:
+        self.cdn_requests.append(Seen(request.method, request.path, dict(request.headers)))
+        for blob in self.blobs.values():
+            if blob.sha256 == request.match_info["sha"]:
+                return _ranged(request, blob.served if blob.served is not None else blob.data, {})
+        return web.Response(status=404)
+
+    def hf_app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_route("*", "/{owner}/{repo}/resolve/{rev}/{path:.+}", self._resolve)
+        return app
+
+    def cdn_app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_get("/blobs/{sha}", self._cdn)
+        return app
+
+
+def _ranged(request: web.Request, data: bytes, headers: dict[str, str]) -> web.Response:
+    match = _RANGE.fullmatch(request.headers.get("Range", ""))
+    if match and int(match.group(1)) < len(data):
+        start = int(match.group(1))
+        return web.Response(body=data[start:], status=206, headers={
+            **headers, "Content-Range": f"bytes {start}-{len(data) - 1}/{len(data)}"})
+    return web.Response(body=data, headers=headers)
+
+
+@pytest.fixture
+async def fake_hf():
+    fake = FakeHf()
+    hf_runner, fake.base_url = await serve_on_loopback(fake.hf_app())
+    cdn_runner, fake.cdn_url = await serve_on_loopback(fake.cdn_app())
+    try:
+        yield fake
+    finally:
+        await hf_runner.cleanup()
+        await cdn_runner.cleanup()
