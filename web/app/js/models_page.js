@@ -6,6 +6,7 @@ import { debounce, h } from "./dom.js";
 import { VirtualGrid } from "./grid.js";
 import { applyTranslations, currentLocale, onLocaleChange, t } from "./i18n.js";
 import { openDetails } from "./details.js";
+import { mountDuplicatesView } from "./duplicates_view.js";
 import { closeModelMenu, moveDialog, openModelMenu, textDialog, undoDelete as undoBatch } from "./model_actions.js";
 import { ModelSource } from "./model_source.js";
 import { Selection } from "./selection.js";
@@ -23,7 +24,7 @@ export function mountModelsPage(root, pageType) {
   const base = `/api/lm/${pageType}`;
   const state = { search: "", sort: "name:asc", folder: "", baseModels: new Set(), tags: new Set(), favorites: false, letter: "" };
   const source = new ModelSource(pageType);
-  const VIEWS = ["library", "excluded", "trash"];
+  const VIEWS = ["library", "excluded", "duplicates", "trash"];
   let view = VIEWS.includes(new URLSearchParams(location.search).get("view")) ? new URLSearchParams(location.search).get("view") : "library";
   const selection = new Selection();
 
@@ -64,6 +65,7 @@ export function mountModelsPage(root, pageType) {
     h("button", { type: "button", class: "btn btn-ghost", id: "bulk-clear", "data-i18n": "manager.bulk.clear", onclick: () => selection.clear() }));
   const scroller = h("div", { class: "grid-scroller" });
   const trashPanel = h("section", { class: "trash-view", id: "trash-view", hidden: true, "aria-live": "polite" });
+  const dupesPanel = h("section", { class: "trash-view dupes-view", id: "dupes-view", hidden: true });
   const folderTree = h("div", { class: "folder-tree" });
   const baseList = h("div", { class: "filter-list", id: "base-model-filters" });
   const tagList = h("div", { class: "chip-list", id: "tag-filters" });
@@ -76,9 +78,10 @@ export function mountModelsPage(root, pageType) {
     h("section", { class: "filter-section" }, h("h2", { class: "filter-title", "data-i18n": "library.tags" }), tagList),
     h("button", { type: "button", class: "btn btn-ghost", id: "clear-filters", "data-i18n": "manager.filters.clear",
       onclick: () => clearFilters() }));
-  const content = h("section", { class: "content" }, toolbar, letterBar, bulkBar, scroller, trashPanel);
+  const content = h("section", { class: "content" }, toolbar, letterBar, bulkBar, scroller, trashPanel, dupesPanel);
   root.replaceChildren(h("div", { class: "models-page" }, sidebar, content));
   applyTranslations(root);
+  const dupes = mountDuplicatesView(dupesPanel, { base, onOpen: (item) => open(item), onChanged: () => refreshInPlace() });
 
   const grid = new VirtualGrid({ scroller, source, selection, label: t(`nav.${pageType}`), onOpen: (item) => open(item),
     onMenu: (item, index, { x, y, card }) => openModelMenu({ pageType, item, x, y, returnTo: card,
@@ -338,15 +341,21 @@ export function mountModelsPage(root, pageType) {
     selection.clear();
     const trash = id === "trash";
     const library = id === "library";
+    const panel = trash || id === "duplicates"; // a list of its own instead of the grid
     sidebar.hidden = !library;
     letterBar.hidden = !library;
-    scroller.hidden = trash;
+    scroller.hidden = panel;
     trashPanel.hidden = !trash;
-    for (const el of [searchWrap, sortSelect, count, selectVisible]) el.hidden = trash;
+    dupesPanel.hidden = id !== "duplicates";
+    for (const el of [searchWrap, sortSelect, count, selectVisible]) el.hidden = panel;
     bulkExcludeButton.textContent = t(id === "excluded" ? "manager.actions.include" : "manager.bulk.exclude");
     bulkExcludeButton.dataset.i18n = id === "excluded" ? "manager.actions.include" : "manager.bulk.exclude";
     if (trash) {
       loadTrash();
+      return;
+    }
+    if (panel) {
+      dupes.load();
       return;
     }
     source.url = id === "excluded" ? `${base}/excluded` : `${base}/list`;
@@ -464,17 +473,20 @@ export function mountModelsPage(root, pageType) {
     bulkCount.textContent = t("manager.bulk.selected", { count: selection.size });
     examplesTitle();
     if (view === "trash") loadTrash();
+    if (view === "duplicates") dupes.load();
   });
   examplesTitle();
   loadFacets();
   if (view === "library") reload(); else setView(view);
   const changed = debounce(() => refreshInPlace(), 300);
   const trashChanged = debounce(() => loadTrash(), 300);
+  const dupesChanged = debounce(() => dupes.load(), 300);
   return {
     modelType: MODEL_TYPE[pageType],
     onModelsChanged: (frame) => {
       if (!frame.model_type || frame.model_type === MODEL_TYPE[pageType]) changed();
       if (view === "trash") trashChanged();
+      if (view === "duplicates") dupesChanged();
     },
     onFrame: (frame) => {
       if (frame.type === "example_images_progress") onExamplesFrame(frame);
