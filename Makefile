@@ -26,8 +26,12 @@ run: $(DEPS_STAMP)
 demo: $(DEPS_STAMP)
 	$(PY) standalone.py --demo $(ARGS)
 
+# The suite runs on $(WORKERS) workers, one file per worker at a time (module-scoped servers are set up once).
+# Each worker runs `python -P`, so the working directory is not put on sys.path: there the repo's `py/`
+# package would hide the `py` module pytest itself imports.
+WORKERS ?= 2
 test: $(DEPS_STAMP) browser
-	$(VENV)/bin/pytest --cov=py --cov-report=term-missing:skip-covered --cov-fail-under=90 $(ARGS)
+	$(VENV)/bin/pytest --dist loadfile --tx "$(WORKERS)*popen//python=$(abspath $(PY)) -P" --cov=py --cov-report=term-missing:skip-covered --cov-fail-under=90 $(ARGS)
 
 bench: $(DEPS_STAMP)
 	for bench in benchmarks/bench_*.py; do $(PY) $$bench $(ARGS) || exit 1; done

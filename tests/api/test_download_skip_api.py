@@ -149,6 +149,12 @@ async def test_a_version_landing_while_a_second_request_waits_for_a_slot(lib_env
     second = asyncio.ensure_future(client.get("/api/lm/download-model-get", params={**params, "download_id": "q-2"}))
     try:
         await wait_until(lambda: fake_civitai.bytes_sent.get(f"{DOWNLOADS}models/{version.id}", 0) >= 1000)
+
+        async def second_is_queued() -> bool:  # the second request may reach the server a moment later
+            code, body = await progress(client, "q-2")
+            return code == 200
+
+        await wait_until(second_is_queued)
         code, body = await progress(client, "q-2")
         assert (code, body["status"]) == (200, "waiting")
     finally:
