@@ -10,7 +10,8 @@ pytestmark = pytest.mark.e2e
 
 AXE = Path(__file__).resolve().parent / "vendor" / "axe.min.js"
 PAGES = {"loras": ".model-card:not(.skeleton)", "recipes": ".recipes-page", "downloads": ".downloads-page",
-         "settings": "#save-settings", "stats": "#stats[data-loaded='true']", "no-such-page": "body"}
+         "settings": "#save-settings", "stats": "#stats[data-loaded='true']", "no-such-page": "body",
+         "loras?view=duplicates": ".dupes-group"}
 
 
 def serious_violations(tab) -> list[str]:
