@@ -18,9 +18,10 @@ from .library.index import LibraryDatabase
 from .routes.middleware import ALLOWED_HOSTS, OWN_RESOURCES, OWNS_WHOLE_APP, STARTUP_GATE, api_middleware
 from .services.events import EventHub
 from .services.jobs import JobManager
+from .library.kinds import SERVED_KINDS
 from .services.model_service_factory import ModelServiceFactory
 from .services.server_i18n import ServerI18nManager
-from .settings import MODEL_TYPES, RuntimePaths, Settings, SettingsStore, resolve_recipes_dir
+from .settings import RuntimePaths, Settings, SettingsStore, resolve_recipes_dir
 from .version import VersionInfo, read_version_info
 
 logger = logging.getLogger(__name__)
@@ -71,6 +72,10 @@ class AppContext:
             roots.remove(default)
             roots.insert(0, default)
         return roots
+
+    def all_roots(self) -> list[Path]:
+        """The roots of every served kind: where a model path named by a client may lie."""
+        return [root for model_type in self.services for root in self.roots_for(model_type)]
 
     def default_root(self, model_type: str, *, diffusion: bool = False) -> Path | None:
         """Where downloads of a type go when the client names no root: the library's ``default_<type>_root``
@@ -159,7 +164,7 @@ def register_default_model_types(factory: ModelServiceFactory) -> None:
     from .routes.model_routes import ModelRoutes
     from .services.model_service import ModelService
 
-    for model_type in MODEL_TYPES:
+    for model_type in SERVED_KINDS:  # every kind through the same service and routes (py/library/kinds.py)
         factory.register_model_type(model_type, ModelService, ModelRoutes)
 
 

@@ -16,8 +16,8 @@ from typing import Any, Callable, Iterable
 from .anchor_settings import anchor_settings_candidates, custom_nodes_dirs_near
 from .app import AppContext, attach_to_app, create_context
 from .nodes import runtime as nodes_runtime
-from .library.kinds import KINDS
-from .settings import MODEL_TYPES, PACKAGE_ROOT, resolve_runtime_paths
+from .library.kinds import KINDS, SERVED_KINDS
+from .settings import PACKAGE_ROOT, resolve_runtime_paths
 
 logger = logging.getLogger(__name__)
 
@@ -25,7 +25,7 @@ EXIT_CLOSE_SECONDS = 5.0
 COMFYUI_FOLDERS = {kind.name: kind.folders for kind in KINDS}  # one table: py/library/kinds.py
 
 
-def comfyui_roots(folder_paths: Any, kinds: Iterable[str] = MODEL_TYPES) -> dict[str, list[str]]:
+def comfyui_roots(folder_paths: Any, kinds: Iterable[str] = SERVED_KINDS) -> dict[str, list[str]]:
     """Model roots ComfyUI knows, per model kind (the served ones by default); unknown folder names are skipped."""
     roots: dict[str, list[str]] = {}
     for model_type in kinds:

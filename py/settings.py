@@ -22,6 +22,7 @@ from .anchor_settings import (ALIASES, DEFAULT_ROOT_KEY, DEFAULT_ROOT_KEYS, DIFF
                               clean_paths, has_paths, identity, is_anchor_document, roots_from_folder_paths, usable)
 from .library.aside import set_aside
 from .library.atomic import atomic_write_json
+from .library.kinds import EXTRA_KINDS, SERVED_KINDS
 
 logger = logging.getLogger(__name__)
 
@@ -74,6 +75,7 @@ class Library:
             return copy.deepcopy(self.raw)
         body = copy.deepcopy(self.extra)
         roots = {t: list(self.roots.get(t, [])) for t in MODEL_TYPES}
+        kinds = {k: list(self.roots[k]) for k in EXTRA_KINDS if self.roots.get(k)}  # VAEs...: only in ``roots``
         derived, _ = roots_from_folder_paths(self.folder_paths, self.extra_folder_paths)
         if isinstance(self.folder_paths, Mapping) and same_folders(derived, roots):
             body["folder_paths"] = copy.deepcopy(self.folder_paths)  # unchanged: its lists exactly as written
@@ -82,7 +84,7 @@ class Library:
         else:
             body["folder_paths"], body["extra_folder_paths"] = folder_paths_from_roots(
                 roots, self.folder_paths, self.extra_folder_paths)
-        body["roots"] = roots
+        body["roots"] = {**roots, **kinds}
         for key in DEFAULT_ROOT_KEYS:
             body[key] = self.default_roots.get(key, "")
         body["recipes_path"] = self.recipes_path
@@ -463,6 +465,8 @@ def _parse_library(name: str, body: Any, lenient: bool, prev: Library | None, pr
             ours = _validate_roots(name, body.get("roots"), [], True)
             if same_folders(ours, library.roots):
                 library.roots = ours
+            # its lists know only LoRAs, checkpoints and embeddings: the other kinds' roots are ours alone
+            library.roots.update({k: ours[k] for k in EXTRA_KINDS if ours.get(k)})
     else:
         local: list[str] = []
         library.roots = _validate_roots(name, body.get("roots"), local, lenient)
@@ -501,8 +505,8 @@ def _validate_roots(name: str, roots_raw: Any, problems: list[str], lenient: boo
         problems.append("roots must be an object of lists per model type")
         return roots
     for model_type, paths in roots_raw.items():
-        if model_type not in MODEL_TYPES:
-            problems.append(f"unknown model type '{model_type}' (use {', '.join(MODEL_TYPES)})")
+        if model_type not in SERVED_KINDS:
+            problems.append(f"unknown model type '{model_type}' (use {', '.join(SERVED_KINDS)})")
             continue
         if not isinstance(paths, list) or not all(isinstance(p, str) and p.strip() for p in paths):
             problems.append(f"roots.{model_type} must be a list of folder paths")

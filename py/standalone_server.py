@@ -21,13 +21,15 @@ from aiohttp import web
 from .app import AppContext, build_app, create_context
 from .library.comfyui_dir import comfyui_install_roots
 from .library.gc_tuning import freeze_startup_heap
+from .library.kinds import EXTRA_KINDS, SERVED_KINDS
 from .routes.system_routes import standalone_route_table
 from .anchor_settings import anchor_settings_candidates, custom_nodes_dirs_near
 from .settings import MODEL_TYPES, PACKAGE_ROOT, RuntimePaths, resolve_runtime_paths
 
 logger = logging.getLogger(__name__)
 
-ROOT_FLAGS = {"loras": "lora", "checkpoints": "checkpoint", "embeddings": "embedding"}
+# --vae DIR, --controlnet DIR, --text_encoders DIR (and --text-encoders DIR)...: one flag per kind of the table.
+ROOT_FLAGS = {"loras": "lora", "checkpoints": "checkpoint", "embeddings": "embedding", **{k: k for k in EXTRA_KINDS}}
 DEFAULT_FOLDERS = {"lora": "loras", "checkpoint": "checkpoints", "embedding": "embeddings"}
 
 
@@ -51,7 +53,8 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
     parser.add_argument("--settings", help="settings file to use (default: platform config folder)")
     parser.add_argument("--data-dir", help="folder for settings, index databases and caches of this run")
     for flag, model_type in ROOT_FLAGS.items():
-        parser.add_argument(f"--{flag}", action="append", default=[], metavar="DIR",
+        names = dict.fromkeys((f"--{flag}", f"--{flag.replace('_', '-')}"))
+        parser.add_argument(*names, dest=flag, action="append", default=[], metavar="DIR",
                             help=f"add a {model_type} root for this run (repeatable)")
     parser.add_argument("--comfyui", metavar="DIR", help="read model roots of the ComfyUI install in DIR "
                         "(DIR/models/<folder> and DIR/extra_model_paths.yaml)")
@@ -61,11 +64,15 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
     if not 0 <= args.port <= 65535:
         parser.error("--port must be from 0 to 65535")
     roots = {ROOT_FLAGS[flag]: [str(Path(p).expanduser().resolve()) for p in getattr(args, flag)] for flag in ROOT_FLAGS}
+    for kind in EXTRA_KINDS:  # new flags, so no old command line relies on naming a folder made later
+        for given, root in zip(getattr(args, kind), roots[kind]):
+            if not Path(root).is_dir():
+                parser.error(f"--{kind} {given}: not a directory")
     if args.comfyui and not Path(args.comfyui).expanduser().is_dir():
         parser.error(f"--comfyui {args.comfyui}: not a directory")
     if args.comfyui:
         found = comfyui_install_roots(Path(args.comfyui).expanduser().resolve())
-        for model_type in MODEL_TYPES:  # kinds beyond these have identification but no service yet
+        for model_type in SERVED_KINDS:
             roots[model_type] = list(dict.fromkeys(roots.get(model_type, []) + found.get(model_type, [])))
     return Options(host=args.host, port=args.port, settings=args.settings, data_dir=args.data_dir, demo=args.demo,
                    roots={k: v for k, v in roots.items() if v}, log_level=args.log_level)
@@ -135,9 +142,10 @@ class StandaloneServer:
         ctx = self.context
         logger.info("LoRA Manager is running at %s (settings: %s, data: %s)", self.url, ctx.paths.settings_path,
                     ctx.paths.data_dir)
-        for model_type in MODEL_TYPES:
-            roots = ", ".join(str(r) for r in ctx.roots_for(model_type)) or "none"
-            logger.info("  %s roots: %s", model_type, roots)
+        for model_type in SERVED_KINDS:
+            found = ctx.roots_for(model_type)
+            if found or model_type in MODEL_TYPES:  # the other kinds only when they have roots
+                logger.info("  %s roots: %s", model_type, ", ".join(str(r) for r in found) or "none")
         return self.url
 
     async def stop(self) -> None:

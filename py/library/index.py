@@ -28,7 +28,7 @@ from .stats import LibraryStats, library_stats
 
 logger = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 3  # == len(MIGRATIONS)
+SCHEMA_VERSION = 4  # == len(MIGRATIONS)
 _FIELD_TYPES = {f.name: f.type for f in fields(ModelRecord)}
 _LIST_FIELDS = frozenset({"tags", "trigger_words"})
 _BOOL_FIELDS = frozenset(n for n, t in _FIELD_TYPES.items() if t in ("bool", bool))
@@ -54,7 +54,7 @@ def _column_sql(name: str) -> str:
     return f"{name} TEXT"
 
 
-_ADDED_LATER = ("network_type",)  # stored fields that a later migration adds as columns
+_ADDED_LATER = ("network_type", "file_format", "precision")  # stored fields that a later migration adds as columns
 _V1_FIELDS = tuple(n for n in STORED_FIELDS if n not in _ADDED_LATER)
 
 MIGRATIONS: list[str] = [
@@ -70,6 +70,9 @@ MIGRATIONS: list[str] = [
     "ALTER TABLE models ADD COLUMN network_type TEXT NOT NULL DEFAULT '';\n"
     "UPDATE models SET network_type = coalesce(json_extract(identity_json, '$.network_type'), '') "
     "WHERE json_valid(identity_json);",
+    # 4: the storage format and precision of the kinds beyond lora/checkpoint/embedding, for their listings.
+    "ALTER TABLE models ADD COLUMN file_format TEXT NOT NULL DEFAULT '';\n"
+    "ALTER TABLE models ADD COLUMN precision TEXT NOT NULL DEFAULT '';",
 ]
 
 

@@ -13,7 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .architecture import identify
+from .architecture import ModelIdentity, identify
+from .identify_kind import identify_file
+from .kinds import EXTRA_KINDS
 from .artifacts import ALL_MODEL_EXTENSIONS
 from .aside import set_aside
 from .records import ModelRecord
@@ -33,8 +35,8 @@ class IngestResult:
 
 
 def _sub_type(model_type: str, sidecar: SidecarRecord, raw: dict[str, Any], network_type: str, stat: FileStat) -> str:
-    if model_type == "embedding":
-        return "embedding"
+    if model_type == "embedding" or model_type in EXTRA_KINDS:
+        return model_type
     if model_type == "checkpoint":
         declared = raw.get("sub_type") or raw.get("model_type")
         if declared in ("checkpoint", "diffusion_model"):
@@ -127,12 +129,33 @@ def _stale_sidecar_hash(stated: str, previous: ModelRecord | None, unchanged: bo
     return not unchanged and stated.lower() == previous.sha256
 
 
+def _kind_identity(stat: FileStat, model_type: str) -> tuple[ModelIdentity, dict[str, Any], str]:
+    """Identity of a VAE, ControlNet, text encoder... from its header alone (see identify_kind): the report
+    (family, base models, format, precision, tensor bytes) and why the file is invalid ('' when it is not)."""
+    found = identify_file(Path(stat.path), model_type)
+    identity = ModelIdentity(model_type=model_type, vram_estimate_bytes=found.vram_bytes or stat.size,
+                             vram_estimate_source="tensor bytes" if found.vram_bytes else "file size")
+    if found.family:
+        identity.network_type, identity.network_type_source = found.family, f"header:{found.format}"
+    if found.base_models:
+        identity.base_model, identity.base_model_source = found.base_models[0], f"header:{found.format}"
+    extra = {"format": found.format, "family": found.family, "base_models": list(found.base_models),
+             "precision": found.precision}
+    return identity, extra, found.error
+
+
 def ingest_file(stat: FileStat, model_type: str, previous: ModelRecord | None = None, *,
                 write_new_sidecars: bool = True) -> IngestResult:
     problems: list[str] = []
     header = None
     status, reason = "ok", ""
-    if stat.extension in (".safetensors", ".sft"):
+    kind_report: dict[str, Any] = {}
+    if model_type in EXTRA_KINDS:
+        identity, kind_report, error = _kind_identity(stat, model_type)
+        if error:
+            status, reason = "invalid", error
+            problems.append(f"{stat.path}: {error}")
+    elif stat.extension in (".safetensors", ".sft"):
         try:
             header = read_header(stat.path)
         except InvalidModelFile as exc:
@@ -141,7 +164,8 @@ def ingest_file(stat: FileStat, model_type: str, previous: ModelRecord | None = 
         except OSError as exc:
             status, reason = "invalid", f"unreadable: {exc.strerror or exc}"
             problems.append(f"{stat.path}: {reason}")
-    identity = identify(header, file_name=stat.stem + stat.extension, file_size=stat.size, model_type=model_type)
+    if not kind_report:
+        identity = identify(header, file_name=stat.stem + stat.extension, file_size=stat.size, model_type=model_type)
 
     raw: dict[str, Any] = {}
     sidecar_status = "missing"
@@ -195,7 +219,7 @@ def ingest_file(stat: FileStat, model_type: str, previous: ModelRecord | None = 
         base_source = "civitai"
     trigger_words = sidecar.trigger_words or list(identity.trigger_words)
     usage_tips = raw.get("usage_tips") if isinstance(raw.get("usage_tips"), str) else json.dumps(sidecar.usage_tips)
-    identity_data = identity.to_dict()
+    identity_data = {**identity.to_dict(), **kind_report}
     sub_type = _sub_type(model_type, sidecar, raw, identity.network_type, stat)
     sidecar_written = False
     if not raw and write_new_sidecars and status == "ok" and not shared_with:
@@ -249,6 +273,8 @@ def ingest_file(stat: FileStat, model_type: str, previous: ModelRecord | None = 
         sidecar_status=sidecar_status,
         identity_json=json.dumps(identity_data, ensure_ascii=False),
         network_type=identity.network_type,
+        file_format=kind_report.get("format", ""),
+        precision=kind_report.get("precision", ""),
         usage_count=previous.usage_count if previous else 0,
         update_available=previous.update_available if previous else False,
     )

@@ -37,6 +37,14 @@ KINDS: tuple[ModelKind, ...] = (
               aliases=("motion_modules",), label="Motion modules"),
 )
 
+CORE_KINDS = ("lora", "checkpoint", "embedding")
+# A file has one row in the library index (its path is the key), so a folder is scanned by one kind only:
+# ``diffusion_models``/``unet`` folders are served by ``checkpoint`` (as sub type ``diffusion_model``) and the
+# ``diffusion_models`` kind has no service of its own; /api/lm/kinds counts it from the checkpoint listing.
+SERVED_BY = {"diffusion_models": "checkpoint"}
+SERVED_KINDS = tuple(k.name for k in KINDS if k.name not in SERVED_BY)
+EXTRA_KINDS = tuple(name for name in SERVED_KINDS if name not in CORE_KINDS)
+
 _BY_NAME = {k.name: k for k in KINDS} | {a: k for k in KINDS for a in k.aliases}
 
 

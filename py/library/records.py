@@ -18,7 +18,7 @@ from .paths import to_api_path
 _NATURAL_SPLIT = re.compile(r"(\d+)")
 
 SUB_TYPES = {"lora": ("lora", "locon", "dora", "loha", "lokr"), "checkpoint": ("checkpoint", "diffusion_model"),
-             "embedding": ("embedding",)}
+             "embedding": ("embedding",)}  # kinds beyond these have one sub type: the kind itself
 
 
 def natural_key(text: str) -> str:
@@ -104,6 +104,9 @@ class ModelRecord:
     sidecar_status: str = "ok"  # ok | missing | corrupt | read_only
     identity_json: str = "{}"  # "" when not loaded (a warm start leaves it in the index until asked for)
     network_type: str = ""  # from the identity report, kept apart for the listing
+    # Kinds beyond lora/checkpoint/embedding (py/library/identify_kind.py): how the file is stored, for the listing.
+    file_format: str = ""  # safetensors | gguf | pytorch-zip | pickle | unknown
+    precision: str = ""  # the dominant tensor dtype, or the GGUF quantisation
     usage_count: int = 0
     update_available: bool = field(default=False, compare=False)  # set from the update checks, never stored
     # Derived at ingest (never stored): query keys
@@ -153,6 +156,7 @@ class ModelRecord:
         self.base_model, self.base_model_source = intern(self.base_model), intern(self.base_model_source)
         self.extension, self.sub_type = intern(self.extension), intern(self.sub_type)
         self.network_type = intern(self.network_type)
+        self.file_format, self.precision = intern(self.file_format), intern(self.precision)
         self.hash_status, self.status, self.sidecar_status = (intern(self.hash_status), intern(self.status),
                                                               intern(self.sidecar_status))
         if len(self.usage_tips) <= 2:
@@ -220,7 +224,7 @@ class ModelRecord:
             "exclude": self.exclude,
             "update_available": self.update_available,
             "skip_metadata_refresh": self.skip_metadata_refresh,
-            "sub_type": self.sub_type or SUB_TYPES[self.model_type][0],
+            "sub_type": self.sub_type or SUB_TYPES.get(self.model_type, (self.model_type,))[0],
             "civitai": self.civitai_summary(),
             "auto_tags": auto_tags(self),
             "version_count": None,
@@ -233,6 +237,10 @@ class ModelRecord:
         }
         if self.model_type == "lora":
             item["usage_tips"] = self.usage_tips
+        elif self.model_type not in SUB_TYPES:  # the other kinds: what their header says
+            item["architecture"] = self.network_type
+            item["format"] = self.file_format
+            item["precision"] = self.precision
         return item
 
 

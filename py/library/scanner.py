@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from .atomic import is_leftover_temp, remove_leftover
+from .kinds import EXTRA_KINDS, MODEL_SUFFIXES
 
 logger = logging.getLogger(__name__)
 
@@ -23,6 +24,7 @@ MODEL_EXTENSIONS: dict[str, frozenset[str]] = {
     "lora": frozenset({".safetensors", ".pt", ".ckpt"}),
     "checkpoint": frozenset({".safetensors", ".sft", ".ckpt", ".pt", ".pth", ".bin", ".gguf"}),
     "embedding": frozenset({".safetensors", ".pt", ".bin"}),
+    **{kind: frozenset(MODEL_SUFFIXES) for kind in EXTRA_KINDS},  # VAEs, upscalers...: whatever ComfyUI loads
 }
 PREVIEW_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".gif", ".mp4", ".webm")
 SIDECAR_SUFFIX = ".metadata.json"

@@ -10,7 +10,7 @@ from aiohttp import web
 
 from ..library.paths import PathNotAllowed, confine
 from ..library.scanner import PREVIEW_EXTENSIONS
-from ..settings import MODEL_TYPES, SettingsError
+from ..settings import SettingsError
 from .http import ApiError, json_ok, read_json_object
 
 if TYPE_CHECKING:
@@ -81,7 +81,7 @@ class SystemRoutes:
         raw = request.query.get("path", "")
         if not raw.strip():
             raise ApiError("Missing required parameter: path")
-        model_roots: list[Path] = [root for model_type in MODEL_TYPES for root in self.context.roots_for(model_type)]
+        model_roots: list[Path] = self.context.all_roots()
         own_roots = [self.context.recipes_dir]
         example_root = Path(self.context.settings.example_images_path or "").expanduser()
         if example_root.is_absolute():

@@ -33,7 +33,6 @@ from ..library.sidecar import SidecarError, apply_updates, read_sidecar, sidecar
 from ..library.tag_edits import TagEdit
 from ..library.trash import (FILES_DIR, MANIFEST, TRASH_DIR, InvalidBatchId, Manifest, UnsafeManifest,
                              confined_manifest, expired_batches, find_batch, list_batches, purge)
-from ..settings import MODEL_TYPES
 from .jobs import JobCancelled
 from .remote.clients import remote_clients
 from .model_service import EditResult, MetadataWriteError, ModelNotFound, ModelService, SharedSidecar, SidecarChange
@@ -194,7 +193,7 @@ class ModelLifecycleService:
 
     def _journal_problem(self, op: Operation) -> str:
         """Why a journaled operation may not be replayed ('' when every path it names is in the library)."""
-        roots = [lexical(r) for t in MODEL_TYPES for r in self.context.roots_for(t)]
+        roots = [lexical(r) for r in self.context.all_roots()]
 
         def inside(text: Any) -> bool:
             return (isinstance(text, str) and os.path.isabs(text) and ".." not in text.replace("\\", "/").split("/")
@@ -259,7 +258,7 @@ class ModelLifecycleService:
 
     # -- finding models ----------------------------------------------------------------------------
     def model_service(self, model_type: str) -> ModelService:
-        if model_type not in MODEL_TYPES or model_type not in self.context.services:
+        if model_type not in self.context.services:
             raise LifecycleError(f"Unknown model type: {model_type}", 404)
         service = self.context.services[model_type]
         if not service.ready.is_set():
@@ -641,8 +640,7 @@ class ModelLifecycleService:
     async def undo_delete(self, batch_id: Any) -> dict[str, Any]:
         """Put a deleted batch back exactly where it was; refused as a whole if any original place is taken."""
         try:
-            roots = {model_type: self.context.roots_for(model_type) for model_type in MODEL_TYPES}
-            manifests = await asyncio.to_thread(find_batch, [r for rs in roots.values() for r in rs], batch_id)
+            manifests = await asyncio.to_thread(find_batch, self.context.all_roots(), batch_id)
         except InvalidBatchId as exc:
             raise LifecycleError(str(exc), 400) from None
         except UnsafeManifest as exc:
@@ -685,8 +683,7 @@ class ModelLifecycleService:
     async def trash_batches(self) -> list[dict[str, Any]]:
         """The trash as undo sees it: one entry per batch id (a bulk delete may span roots), newest first.
         A delete finished by crash recovery is listed like any other, so it stays undoable."""
-        roots = [r for t in MODEL_TYPES for r in self.context.roots_for(t)]
-        manifests = await asyncio.to_thread(list_batches, roots)
+        manifests = await asyncio.to_thread(list_batches, self.context.all_roots())
         days = self.context.settings.trash_retention_days
         batches: dict[str, dict[str, Any]] = {}
         for manifest in manifests:
@@ -701,7 +698,7 @@ class ModelLifecycleService:
 
     async def purge_trash(self, now: float | None = None) -> list[str]:
         """Empty trash batches older than ``settings.trash_retention_days`` (never a batch being restored)."""
-        roots = [r for t in MODEL_TYPES for r in self.context.roots_for(t)]
+        roots = self.context.all_roots()
         days = self.context.settings.trash_retention_days
         async with self._trash_lock:
             folders = await asyncio.to_thread(expired_batches, roots, days, now)

@@ -29,7 +29,7 @@ from ..library.records import ModelRecord
 from ..library.scanner import MODEL_EXTENSIONS, FileStat, stat_changed, stat_one, sweep_roots
 from ..library.sidecar import apply_updates, read_sidecar_for_edit, sidecar_path_for, write_sidecar
 from ..library.worker_pool import IngestWorkerPool, WorkerCrashed
-from ..settings import MODEL_TYPES
+from ..library.kinds import EXTRA_KINDS, SERVED_KINDS
 from .jobs import JobCancelled, JobConflict
 
 if TYPE_CHECKING:
@@ -38,7 +38,10 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-PAGE_TYPES = {"lora": "loras", "checkpoint": "checkpoints", "embedding": "embeddings"}
+# The address part of each kind's API (/api/lm/loras/list, /api/lm/vae/list...).
+PAGE_TYPES = {"lora": "loras", "checkpoint": "checkpoints", "embedding": "embeddings", **{k: k for k in EXTRA_KINDS}}
+# Multi-gigabyte kinds hashed only when asked (compute-hash, a Civitai lookup) under ``hash_checkpoints_lazily``.
+LAZY_HASH_KINDS = ("checkpoint", "text_encoders")
 INGEST_BATCH = 64
 FREEZE_EVERY = 4096
 PROCESS_POOL_MIN = 5000  # new or changed files from which a scan reads in worker processes
@@ -76,7 +79,7 @@ class ModelService:
     """One model type's library. Built by the factory with ``(model_type, context)``."""
 
     def __init__(self, model_type: str, context: "AppContext"):
-        if model_type not in MODEL_TYPES:
+        if model_type not in SERVED_KINDS:
             raise ValueError(f"unknown model type {model_type}")
         self.model_type = model_type
         self.context = context
@@ -119,6 +122,8 @@ class ModelService:
             logger.exception("Loading the %s index failed; the library is read from disk again", self.page_type)
             count = 0
         self.ready.set()
+        if count == 0 and self.model_type in EXTRA_KINDS and not self.roots():
+            return  # a kind with no roots and nothing indexed: no validation job, no progress, nothing to watch
         self._emit_init("loading_cache", 100, f"{count} models from the index")
         self._background = asyncio.create_task(self._background_validate(), name=f"lm-validate-{self.model_type}")
         mode = self.context.settings.watch_mode
@@ -316,7 +321,7 @@ class ModelService:
     def _should_hash(self, record: ModelRecord) -> bool:
         if record.hash_status != "pending":
             return False
-        if self.model_type == "checkpoint" and self.context.settings.hash_checkpoints_lazily:
+        if self.model_type in LAZY_HASH_KINDS and self.context.settings.hash_checkpoints_lazily:
             return False
         return True
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import asyncio
 
 from lora_manager.py.comfyui_entry import comfyui_roots
-from lora_manager.py.library.kinds import KINDS, all_folders
+from lora_manager.py.library.kinds import KINDS, SERVED_KINDS, all_folders
 from tests.support.comfy_modules import comfy_modules
 
 
@@ -21,7 +21,9 @@ def test_every_folder_name_feeds_its_kind(tmp_path):
     assert every["text_encoders"] == [str(tmp_path / "text_encoders"), str(tmp_path / "clip")]
     assert every["diffusion_models"] == [str(tmp_path / "diffusion_models"), str(tmp_path / "unet")]
     assert every["animatediff_models"][0] == str(tmp_path / "animatediff_models")
-    assert set(served) == {"lora", "checkpoint", "embedding"}
+    # every kind is served; diffusion_models/unet folders are served once, as checkpoints (a file has one row)
+    assert set(served) == set(SERVED_KINDS) == {k.name for k in KINDS} - {"diffusion_models"}
+    assert served["vae"] == [str(tmp_path / "vae")]
     assert served["checkpoint"] == [str(tmp_path / f) for f in ("checkpoints", "diffusion_models", "unet")]
 
 
