@@ -21,6 +21,7 @@ const SORTS = [
 const MODEL_TYPE = { loras: "lora", checkpoints: "checkpoint", embeddings: "embedding" };
 
 export function mountModelsPage(root, pageType) {
+  if (!(pageType in MODEL_TYPE)) MODEL_TYPE[pageType] = pageType; // /kinds/vae...: the page is the kind
   const base = `/api/lm/${pageType}`;
   const state = { search: "", sort: "name:asc", folder: "", baseModels: new Set(), tags: new Set(), favorites: false, letter: "" };
   const source = new ModelSource(pageType);
