@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, TypeVar
 
 from ...library.paths import PathNotAllowed, to_api_path
+from ...library.scanner import MODEL_EXTENSIONS
 from ...settings import MODEL_TYPES
 from ..metadata.civarchive_client import SOURCE as CIVARCHIVE
 from ..metadata.civarchive_client import CivArchiveClient, resolve_civarchive_base_url
@@ -28,14 +29,14 @@ from ..metadata.civitai_client import CivitaiClient, FileSelection
 from ..remote.clients import RemoteClients, remote_clients
 from ..remote.errors import ErrorKind, RemoteError, classify_exception, classify_os_error
 from ..remote.resilience import host_key
-from . import artifacts, huggingface, rules
+from . import archives, artifacts, huggingface, rules
 from .control import DownloadStreamControl
 from .errors import ControlError, DownloadError
 from .library_status import LibraryStatus
 from .part_file import part_path_for
 from .progress import DownloadProgress, eta_seconds
 from .store import HISTORY_STATUSES, QUEUE_STATUSES, DownloadStore, new_download_id
-from .targets import library_type_for, model_file_name, target_folder, template_fields
+from .targets import library_type_for, model_file_name, safe_file_name, target_folder, template_fields
 
 if TYPE_CHECKING:
     from ...app import AppContext
@@ -452,7 +453,11 @@ class DownloadManager:
         notice = rules.early_access_notice(version, model, plan.early_access) if plan.early_access else None
         self._send(active, "progress", progress=1, message=notice)
         expected = str(((file.get("hashes") or {}).get("SHA256")) or "").lower() or None
+        archive = archives.is_archive_name(target.name)
         if await asyncio.to_thread(target.exists):
+            if archive:  # kept from an earlier attempt: the same verified zip is unpacked again
+                await self._require_same_bytes(target, expected)
+                return await self._unpack(active, model_type, version, model, target, None, plan.image)
             return await self._existing_target(target, expected, model_type)
         preview = await self._cancellable(active, self._fetch_preview(civitai, plan.image))
         self._send(active, "progress", progress=3)
@@ -467,7 +472,29 @@ class DownloadManager:
         if version.get("downloadUrl") == asked_url:
             version["downloadUrl"] = file["downloadUrl"]
         active.stage = "finalizing"
+        if archive:
+            return await self._unpack(active, model_type, version, model, target, preview, plan.image)
         return await self._finalize(active, model_type, version, model, target, result.sha256, preview, plan.image)
+
+    async def _unpack(self, active: _Active, model_type: str, version: dict, model: dict | None, target: Path,
+                      preview: tuple[bytes, int] | None, image: dict | None) -> str:
+        """A verified zip: its model files land next to it, each with the version's sidecar and its own sha256;
+        the zip is removed afterwards (kept with the ``keep_downloaded_archives`` setting, and whenever it
+        cannot be unpacked)."""
+        keep = self.context.settings.extra.get("keep_downloaded_archives") is True
+        try:
+            members = await asyncio.to_thread(archives.extract_models, target, target.parent,
+                                              MODEL_EXTENSIONS.get(model_type, ()), keep_archive=keep)
+        except archives.ArchiveError as exc:
+            raise DownloadError(f"{exc} (the downloaded archive is kept at {to_api_path(str(target))})", 422) \
+                from None
+        except OSError as exc:
+            error = classify_os_error(exc, "unpack the downloaded archive")
+            raise DownloadError(f"{error.message} (the archive is kept at {to_api_path(str(target))})",
+                                _KIND_STATUS[error.kind]) from exc
+        paths = [await self._finalize(active, model_type, version, model, member.path, member.sha256, preview, image)
+                 for member in members]
+        return paths[0]
 
     async def _claim_target(self, did: str, target: Path) -> None:
         """One download per target path at a time."""
@@ -591,12 +618,21 @@ class DownloadManager:
         try:
             folder = target_folder(roots, template=template, fields=template_fields(version, model),
                                    model_root=model_root, relative_path=relative)
-            return folder.path / model_file_name(file.get("name"), model_type)
+            name = file.get("name")
+            if archives.is_archive_name(name):  # unpacked once verified: see ``_unpack``
+                return folder.path / safe_file_name(name)
+            return folder.path / model_file_name(name, model_type)
         except PathNotAllowed as exc:
             raise DownloadError(str(exc), 400) from None
 
     async def _existing_target(self, target: Path, expected: str | None, model_type: str) -> str:
         """The file is already there: the same bytes count as done; different bytes are never overwritten."""
+        await self._require_same_bytes(target, expected)
+        await self.context.service(model_type).reindex_paths([str(target)])
+        return to_api_path(str(target))
+
+    @staticmethod
+    async def _require_same_bytes(target: Path, expected: str | None) -> None:
         def digest() -> str:
             hasher = hashlib.sha256()
             with open(target, "rb") as handle:
@@ -608,8 +644,6 @@ class DownloadManager:
         if expected is None or actual != expected:
             raise DownloadError(
                 f'A different file named "{target.name}" already exists in {to_api_path(str(target.parent))}', 409)
-        await self.context.service(model_type).reindex_paths([str(target)])
-        return to_api_path(str(target))
 
     async def _fetch_preview(self, civitai: CivitaiClient, image: dict | None) -> tuple[bytes, int] | None:
         """The first image as WebP (best effort: a preview that fails never fails the download)."""
