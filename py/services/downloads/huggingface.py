@@ -18,7 +18,9 @@ from pathlib import Path
 from typing import Any, Mapping
 from urllib.parse import quote, unquote, urlsplit
 
+from ...library.ingest import new_sidecar
 from ...library.paths import to_api_path
+from ...library.scanner import FileStat
 from ..remote.errors import ErrorKind, RemoteError, classify_status
 from ..remote.resilience import ResilientHttp, host_key
 
@@ -201,32 +203,11 @@ async def probe(http: ResilientHttp, file: HfFile, url: str, headers: Mapping[st
 
 
 def build_sidecar(model_path: Path, *, model_type: str, file: HfFile, sha256: str) -> dict[str, Any]:
-    """The sidecar of a file from Hugging Face: the fields ComfyUI-Lora-Manager writes, with ``hf_url``."""
+    """The sidecar of a file from Hugging Face: the one the scanner writes for a new file, with ``hf_url``."""
     st = os.stat(model_path)
-    data: dict[str, Any] = {
-        "file_name": model_path.stem,
-        "model_name": model_path.stem,
-        "file_path": to_api_path(str(model_path)),
-        "size": st.st_size,
-        "modified": st.st_mtime,
-        "sha256": sha256.lower(),
-        "base_model": "Unknown",
-        "preview_url": "",
-        "preview_nsfw_level": 0,
-        "notes": "",
-        "from_civitai": False,
-        "civitai": {},
-        "tags": [],
-        "modelDescription": "",
-        "civitai_deleted": False,
-        "favorite": False,
-        "exclude": False,
-        "hf_url": file.repo_url(),
-        "metadata_source": SOURCE,
-        "last_checked_at": time.time(),
-    }
-    if model_type == "lora":
-        data["usage_tips"] = "{}"
-    else:
-        data["sub_type"] = model_type
+    found = FileStat(path=to_api_path(str(model_path)), root="", folder="", stem=model_path.stem,
+                     extension=model_path.suffix.lower(), size=st.st_size, mtime_ns=st.st_mtime_ns, inode=st.st_ino)
+    data = new_sidecar(found, model_type, {"sha256": sha256.lower(), "base_model": "Unknown", "sub_type": model_type})
+    data.update({"civitai_deleted": False, "hf_url": file.repo_url(), "metadata_source": SOURCE,
+                 "last_checked_at": time.time()})
     return data
