@@ -90,3 +90,19 @@ async def test_a_hash_listed_under_a_display_name_finds_the_renamed_file(gclient
         ("new_name", True, "short")]
     assert "Fancy Style XL v2" in body["loras"][0]["reason"]
     assert body == snapshot
+
+
+async def test_a_workflow_only_image_with_an_anything_everywhere_broadcast_lists_the_lora(gclient, snapshot):
+    """cg-use-everywhere leaves the sampler's model unconnected in the saved workflow; the broadcast feeds it."""
+    graph = base_ui(UIGraph(), model_src=(4, 0))
+    graph.edges = [edge for edge in graph.edges if (edge[2], edge[3]) != (3, "model")]
+    graph.add(20, "LoraLoaderModelOnly", ["styles/new_name.safetensors", 0.55], inputs=[("model", "MODEL")],
+              outputs=("MODEL",))
+    graph.add(21, "Anything Everywhere", [], inputs=[("anything", "*")],
+              properties={"ue_properties": {"version": "7.2"}})
+    graph.connect(4, 0, 20, "model").connect(20, 0, 21, "anything")
+    status, body = await analyze(gclient, png_with_graph(workflow=graph.data()))
+    assert status == 200
+    assert [(l["file_name"], l["weight"], l["existsLocally"], l["nodeId"]) for l in body["loras"]] == [
+        ("new_name", 0.55, True, "20")]
+    assert body == snapshot

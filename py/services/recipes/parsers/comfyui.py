@@ -3,7 +3,8 @@
 Why convert the UI graph: images re-saved by other tools often keep only ``workflow``; turning it into the API
 shape lets one reader (``comfy_graph``) serve both. Muted nodes vanish, bypassed nodes pass their input through,
 reroutes, primitives and Set/Get pairs are resolved, and subgraph instances are expanded with the values their
-promoted widgets hold (``subgraph_widgets``). Backend nodes (switches, ``PrimitiveBoolean``...) stay nodes: the
+promoted widgets hold (``subgraph_widgets``); Anything Everywhere broadcasts fill unconnected inputs
+(``use_everywhere``). Backend nodes (switches, ``PrimitiveBoolean``...) stay nodes: the
 graph reader evaluates them.
 """
 from __future__ import annotations
@@ -17,6 +18,7 @@ from .comfy_graph import read_prompt_graph
 from .enrich import enrich_from_text
 from .model import ParsedGeneration
 from .subgraph_widgets import HostValues, host_values
+from .use_everywhere import BROADCASTER_TYPES, Broadcast, broadcasts, pick
 
 logger = logging.getLogger(__name__)
 
@@ -165,6 +167,7 @@ class _Converter:
         self.root = self._build(workflow, "", None, None, ())
         self.setters: dict[str, _UINode] = {}
         self._index_setters(self.root)
+        self._broadcasts: dict[int, list[Broadcast]] = {}  # id(graph level) -> its broadcasts
 
     def _build(
         self, data: dict[str, Any], prefix: str, parent: _UIGraph | None, instance: _UINode | None,
@@ -270,6 +273,13 @@ class _Converter:
             return ("link", [f"{graph.prefix}{node.id}", link.origin_slot])
         return None
 
+    def broadcasts_of(self, graph: _UIGraph) -> list[Broadcast]:
+        key = id(graph)
+        if key not in self._broadcasts:
+            active = [n.id for n in graph.nodes.values() if n.mode not in (MODE_MUTED, MODE_BYPASSED)]
+            self._broadcasts[key] = broadcasts(graph.nodes, graph.links, active)
+        return self._broadcasts[key]
+
     # -- API prompt -------------------------------------------------------------------------------------------
 
     def prompt(self) -> dict[str, Any]:
@@ -289,11 +299,17 @@ class _Converter:
             promoted = graph.host.widgets.get(node.id)
             if promoted:
                 inputs.update({name: value for name, value in promoted.items() if name != _CONTROL})
+            candidates = self.broadcasts_of(graph)
             for slot in node.inputs:
                 name = slot.get("name")
-                if not isinstance(name, str) or slot.get("link") is None:
+                if not isinstance(name, str):
                     continue
-                resolved = self.resolve(graph, slot.get("link"))
+                link = slot.get("link")
+                if link is None and candidates:
+                    link = pick(candidates, slot, f"{graph.prefix}{node.id}")
+                if link is None:
+                    continue
+                resolved = self.resolve(graph, link)
                 if resolved is not None:
                     inputs[name] = resolved[1]
             out[f"{graph.prefix}{node.id}"] = {"class_type": node.type, "inputs": inputs}
@@ -320,7 +336,8 @@ def _widget_inputs_of(graph: _UIGraph) -> list[str]:
     return names
 
 
-_VIRTUAL_TYPES = {"PrimitiveNode", "GetNode", "SetNode", "Note", "MarkdownNote", *_PASS_THROUGH_TYPES}
+_VIRTUAL_TYPES = {"PrimitiveNode", "GetNode", "SetNode", "Note", "MarkdownNote", *_PASS_THROUGH_TYPES,
+                  *BROADCASTER_TYPES}
 
 
 def _slot(slots: list[dict[str, Any]], index: int) -> dict[str, Any] | None:
