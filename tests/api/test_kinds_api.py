@@ -40,3 +40,11 @@ async def test_empty_library_lists_every_kind_with_zero(client, snapshot):
     data = await get_json(client, "/api/lm/kinds")
     assert {k["count"] for k in data["kinds"]} == {0}
     assert [k for k in data["kinds"] if k["name"] == "vae"] == snapshot
+
+
+async def test_each_new_kind_has_a_page_and_an_unknown_kind_none(client):
+    page = await client.get("/kinds/vae")
+    assert page.status == 200 and "text/html" in page.headers["Content-Type"]
+    for name in ("lora", "diffusion_models", "nope", "..%2Fsettings"):
+        missing = await client.get(f"/kinds/{name}")
+        assert missing.status == 404, name

@@ -4,6 +4,7 @@ import { h } from "./js/dom.js";
 import { LANGUAGES, currentLocale, loadLocale, onLocaleChange, t } from "./js/i18n.js";
 import { mountDiscoverPage } from "./js/discover_page.js";
 import { mountDownloadsPage } from "./js/downloads_page.js";
+import { kindOfPath, mountKindSwitcher } from "./js/kind_switcher.js";
 import { mountModelsPage } from "./js/models_page.js";
 import { mountProgress } from "./js/progress.js";
 import { setNsfwSettings } from "./js/nsfw.js";
@@ -14,7 +15,8 @@ import { applyTheme, effectiveTheme, toggleTheme } from "./js/theme.js";
 import { toastError } from "./js/toast.js";
 
 const MODEL_PAGES = new Set(["loras", "checkpoints", "embeddings"]);
-const pageType = location.pathname.split("/")[1] || "loras";
+const kindPage = kindOfPath(location.pathname); // /kinds/vae...: the model page of a kind beyond the three
+const pageType = kindPage || location.pathname.split("/")[1] || "loras";
 const main = document.getElementById("main");
 const languageSelect = document.getElementById("language-select");
 const themeButton = document.getElementById("theme-toggle");
@@ -74,7 +76,11 @@ async function start() {
     onModelsChanged: (frame) => { if (page && page.onModelsChanged) page.onModelsChanged(frame); },
     onFrame: (frame) => { if (page && page.onFrame) page.onFrame(frame); },
   });
-  if (MODEL_PAGES.has(pageType)) {
+  if (MODEL_PAGES.has(pageType) || kindPage) {
+    const switcher = h("nav", { id: "kind-switcher", class: "main-nav kind-switcher", hidden: true });
+    main.before(switcher);
+    const kinds = mountKindSwitcher(switcher, location.pathname.replace(/\/$/, ""));
+    if (kindPage) await kinds.then(updateTitle); // its label comes from /api/lm/kinds
     page = mountModelsPage(main, pageType);
   } else if (pageType === "settings") {
     mountSettingsPage(main, { onLanguage: setLanguageSelect });

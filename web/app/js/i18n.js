@@ -1,6 +1,6 @@
 // Translations from /api/lm/locales/{lang}; English is kept as the fallback for keys a locale lacks.
 
-const state = { locale: "en", strings: {}, fallback: {}, listeners: new Set() };
+const state = { locale: "en", strings: {}, fallback: {}, extra: {}, listeners: new Set() };
 
 export const LANGUAGES = [
   ["en", "English"], ["de", "Deutsch"], ["es", "Español"], ["fr", "Français"], ["ja", "日本語"],
@@ -18,8 +18,13 @@ function lookup(table, key) {
 
 /** The text of ``key`` with ``{placeholders}`` filled from ``params``. */
 export function t(key, params = {}) {
-  const template = lookup(state.strings, key) ?? lookup(state.fallback, key) ?? key;
+  const template = lookup(state.strings, key) ?? lookup(state.fallback, key) ?? lookup(state.extra, key) ?? key;
   return template.replace(/\{(\w+)\}/g, (match, name) => (name in params ? String(params[name]) : match));
+}
+
+/** Texts the server names (labels of model kinds), used when no locale has the key. */
+export function addFallbackStrings(table) {
+  for (const [group, entries] of Object.entries(table)) state.extra[group] = { ...state.extra[group], ...entries };
 }
 
 export function currentLocale() {
