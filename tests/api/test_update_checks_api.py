@@ -149,3 +149,23 @@ async def test_check_while_provider_down_fails_cleanly(civitai_env, fake_civitai
     assert (await flags(client))["old"] is False
     code, _body = await status(client, library["old"][0].id)
     assert code == 200
+
+
+async def test_flags_follow_a_rename_and_a_move(civitai_env, library, make_client, http_clock):
+    """The flag belongs to the Civitai model, not to the path: renaming or moving the file keeps it."""
+    client = await start(make_client, civitai_env, http_clock[0])
+    await check(client)
+    old = library["old"][1]
+    resp = await client.post("/api/lm/loras/rename", json={"file_path": str(old), "new_file_name": "old renamed"})
+    assert resp.status == 200, await resp.json()
+    renamed = old.with_name("old renamed.safetensors")
+    (civitai_env.loras / "moved").mkdir()
+    resp = await client.post("/api/lm/loras/move_model", json={"file_path": str(renamed),
+                                                              "target_path": str(civitai_env.loras / "moved")})
+    assert resp.status == 200, await resp.json()
+    service = client.lm_context.service("lora")
+    moved = civitai_env.loras / "moved" / "old renamed.safetensors"
+    await until(lambda: (record := service.index.get(moved.as_posix())) is not None and record.update_available)
+    assert (await flags(client)) == {"old renamed": True, "current": False, "gone": False}
+    listed = await (await client.get("/api/lm/loras/list?update_available_only=true")).json()
+    assert [item["file_path"] for item in listed["items"]] == [moved.as_posix()]
