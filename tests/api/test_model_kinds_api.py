@@ -124,3 +124,26 @@ async def test_move_delete_and_undo_of_an_upscaler(kinds_client):
     listing = await get_json(kinds_client, "/api/lm/upscale_models/list")
     assert [(i["file_name"], i["folder"], i["format"]) for i in listing["items"]] == [
         ("4x-UltraSharp", "esrgan", "pickle")]
+
+
+async def test_a_truncated_gguf_and_a_corrupt_sidecar_are_clear_and_nothing_is_lost(lib_env, make_client):
+    from support.gguf_files import gguf_bytes
+    from support.kinds_library import build_kinds_library
+
+    roots = build_kinds_library(lib_env)
+    whole = gguf_bytes({"general.architecture": "t5encoder"},
+                       [("encoder.block.0.layer.0.SelfAttention.q.weight", (4096, 4096), "Q8_0")])
+    cut = roots["text_encoders"] / "cut-Q4.gguf"
+    cut.write_bytes(whole[:40])
+    sidecar = roots["vae"] / "sdxl_vae.metadata.json"
+    sidecar.write_text("{not json", encoding="utf-8")
+    client = await make_client(lib_env)
+    items = {i["file_name"]: i for i in (await get_json(client, "/api/lm/text_encoders/list"))["items"]}
+    assert items["cut-Q4"]["status"] == "invalid" and items["cut-Q4"]["format"] == "gguf"
+    assert items["cut-Q4"]["status_reason"]
+    assert items["t5xxl-Q8_0"]["status"] == "ok"
+    assert cut.read_bytes() == whole[:40]  # the user's file is left as it is
+    vae = {i["file_name"]: i for i in (await get_json(client, "/api/lm/vae/list"))["items"]}
+    assert vae["sdxl_vae"]["architecture"] == "SDXL VAE"
+    aside = [p for p in roots["vae"].iterdir() if p.name.startswith("sdxl_vae.metadata.json") and p != sidecar]
+    assert aside and aside[0].read_text(encoding="utf-8") == "{not json"  # set aside, never overwritten
