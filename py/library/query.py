@@ -314,6 +314,23 @@ def run_query(projection: "ModelProjection", query: ListQuery, *, cache: QueryCa
     return QueryResult([records[s] for s in cached[start:start + size].tolist()], len(cached), page, size)
 
 
+def collect_matches(run: Callable[[ListQuery], QueryResult], query: ListQuery, limit: int
+                    ) -> tuple[list[ModelRecord], int]:
+    """The first ``limit`` records a filter matches, in its sort order, page after page, and the total.
+
+    Why: "select all" in bulk mode must cover the whole filter, not the loaded cards; pages are capped at
+    ``MAX_PAGE_SIZE``, so the whole answer is taken page by page (no await between pages: one consistent view).
+    """
+    records: list[ModelRecord] = []
+    page = 1
+    while True:
+        result = run(replace(query, page=page, page_size=MAX_PAGE_SIZE))
+        records.extend(result.items[:max(0, limit - len(records))])
+        if len(records) >= limit or page * MAX_PAGE_SIZE >= result.total or not result.items:
+            return records, result.total
+        page += 1
+
+
 def count_values(records: Iterable[ModelRecord], getter: Callable[[ModelRecord], Iterable[str]]) -> list[tuple[str, int]]:
     """Counts of values (base models, tags), most common first, then by name."""
     counts: dict[str, int] = {}

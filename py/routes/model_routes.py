@@ -13,7 +13,7 @@ from multidict import MultiMapping
 from ..library.edits import InvalidEdit
 from ..library.hashing import autov3_matches_sshs
 from ..library.paths import PathNotAllowed, to_api_path
-from ..library.query import MAX_PAGE_SIZE, ListQuery, parse_sort
+from ..library.query import MAX_PAGE_SIZE, ListQuery, collect_matches, parse_sort
 from ..library.records import ModelRecord
 from ..library.sidecar import SidecarError, read_sidecar, sidecar_path_for
 from ..nodes.trigger_words import join_trigger_groups
@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 CIVITAI_WEB = "https://civitai.com"
 SINGULAR = {"lora": "Lora", "checkpoint": "Checkpoint", "embedding": "Embedding"}
 MAX_NAMES = 1000
+MAX_SELECT = 10_000  # file paths one "select all matching" answers (a bulk request takes as many)
 SFW_BELOW = 4  # Civitai's R flag: with show_only_sfw, lists keep previews rated PG-13 or lower (or unrated)
 
 
@@ -152,6 +153,7 @@ class ModelRoutes:
         p = self.prefix
         return [
             web.get(f"{p}/list", self.list_models),
+            web.get(f"{p}/file-paths", self.file_paths),
             web.get(f"{p}/base-models", self.base_models),
             web.get(f"{p}/top-tags", self.top_tags),
             web.get(f"{p}/search-tags", self.search_tags),
@@ -207,6 +209,18 @@ class ModelRoutes:
             "total_pages": result.total_pages,
             "scan_in_progress": service.scanning,
         })
+
+    async def file_paths(self, request: web.Request) -> web.Response:
+        """The file paths of every model the list filters (same parameters as ``list``) match, in list order, at
+        most ``limit`` (default and maximum ``MAX_SELECT``); ``truncated`` says when there are more."""
+        service = self._ready_service()
+        query = parse_list_query(request.query, self.model_type)
+        if self.context.settings.show_only_sfw and not query.hashes:
+            query = replace(query, below_nsfw_level=SFW_BELOW)
+        limit = optional_int(request.query, "limit", MAX_SELECT, low=1, high=MAX_SELECT, clamp=True) or MAX_SELECT
+        records, total = collect_matches(service.list_models, query, limit)
+        return json_ok({"success": True, "file_paths": [to_api_path(r.file_path) for r in records], "total": total,
+                        "truncated": total > len(records)})
 
     async def base_models(self, request: web.Request) -> web.Response:
         limit = _limit(request.query, 20, 100)

@@ -1,5 +1,5 @@
 """Bulk tag rename and removal in a real browser: each selected sidecar on disk and the API carry the change,
-models outside the selection keep their tags."""
+models outside the selection keep their tags; "Select all N" takes every model of the current filter."""
 from __future__ import annotations
 
 import json
@@ -37,4 +37,16 @@ def test_bulk_replace_and_remove_tags(fresh_server, page):
     assert tags_on_disk(anime) == ["style", "anime"]
     listed = {i["file_name"]: i["tags"] for i in fresh_server.get("/api/lm/loras/list?page_size=100")["items"]}
     assert listed["watercolor"] == ["paint"] and listed["anime_lineart"] == ["style", "anime"]
+
+    page.click("#bulk-clear")
+    page.locator("#tag-filters .chip", has_text="character").click()
+    page.locator("#select-all", has_text="Select all 3").click()
+    page.locator(".bulk-count", has_text="3 selected").wait_for()
+    page.click("#bulk-remove-tags")
+    page.fill("#bulk-remove-other", "character, not-there")
+    page.click("#bulk-remove-submit")
+    page.locator(".toast", has_text="Tags removed from 3 models").wait_for()
+    characters = fresh_server.library / "characters"
+    assert tags_on_disk(characters / "knight.safetensors") == [] and tags_on_disk(characters / "robot.safetensors") == ["scifi"]
+    assert tags_on_disk(anime) == ["style", "anime"]
     assert page.js_errors == []

@@ -81,7 +81,8 @@ export function replaceTagDialog(items) {
   });
 }
 
-/** Ask which of the selection's tags to remove (checkboxes); resolves the list, or null. */
+/** Ask which tags to remove: checkboxes of the tags the loaded models carry, and a field for any other
+ * (a selection of a whole filter holds models whose tags were never loaded); resolves the list, or null. */
 export function removeTagsDialog(items) {
   return new Promise((resolve) => {
     let answer = null;
@@ -91,24 +92,24 @@ export function removeTagsDialog(items) {
       onClose: () => resolve(answer),
       build: (body, close) => {
         const tags = selectionTags(items);
-        if (!tags.length) {
-          body.append(h("p", { class: "muted", id: "bulk-remove-none", text: t("manager.bulk.no_tags") }),
-            h("div", { class: "modal-actions" }, h("button", { type: "button", class: "btn", text: t("common.close"), onclick: close })));
-          return;
-        }
         const boxes = tags.map(([tag, n]) => h("label", { class: "check-row" },
           h("input", { type: "checkbox", value: tag, class: "bulk-remove-tag" }),
           h("span", { class: "grow", text: tag }), h("span", { class: "muted", text: String(n) })));
+        const other = h("input", { type: "text", class: "text-input", id: "bulk-remove-other", spellcheck: "false",
+          autocomplete: "off" });
         const submit = (event) => {
           event.preventDefault();
-          const picked = [...body.querySelectorAll(".bulk-remove-tag:checked")].map((box) => box.value);
+          const picked = [...body.querySelectorAll(".bulk-remove-tag:checked")].map((box) => box.value)
+            .concat(other.value.split(",").map((tag) => tag.trim()).filter(Boolean));
           if (picked.length) answer = picked;
           close();
         };
         body.append(h("form", { class: "form", onsubmit: submit },
-          h("fieldset", { class: "bulk-remove-list" }, h("legend", { text: t("manager.bulk.remove_label") }), ...boxes),
+          boxes.length ? h("fieldset", { class: "bulk-remove-list" }, h("legend", { text: t("manager.bulk.remove_label") }), ...boxes)
+            : h("p", { class: "muted", id: "bulk-remove-none", text: t("manager.bulk.no_tags") }),
+          h("label", { class: "field" }, h("span", { text: t("manager.bulk.remove_other") }), other),
           actions(close, "bulk-remove-submit", t("manager.bulk.remove_submit"))));
-        body.querySelector(".bulk-remove-tag").focus();
+        (body.querySelector(".bulk-remove-tag") || other).focus();
       },
     });
   });

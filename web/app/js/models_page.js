@@ -9,6 +9,7 @@ import { openDetails } from "./details.js";
 import { mountDuplicatesView } from "./duplicates_view.js";
 import { closeModelMenu, moveDialog, openModelMenu, textDialog, undoDelete as undoBatch } from "./model_actions.js";
 import { ModelSource } from "./model_source.js";
+import { selectAllMatching } from "./select_matching.js";
 import { Selection } from "./selection.js";
 import { toast, toastError } from "./toast.js";
 
@@ -35,6 +36,7 @@ export function mountModelsPage(root, pageType) {
   const sortSelect = h("select", { id: "sort", class: "select", "data-i18n-attr": "aria-label:manager.toolbar.sort" });
   const count = h("span", { id: "count", class: "total-count", "aria-live": "polite" });
   const selectVisible = h("button", { type: "button", class: "btn", id: "select-visible", "data-i18n": "manager.toolbar.select_visible" });
+  const selectAll = h("button", { type: "button", class: "btn", id: "select-all" });
   const rescan = h("button", { type: "button", class: "btn", id: "rescan", "data-i18n": "manager.toolbar.rescan" });
   const fetchAll = h("button", { type: "button", class: "btn", id: "fetch-all", "data-i18n": "manager.toolbar.fetch_all" });
   const fetchExamples = h("button", { type: "button", class: "btn", id: "download-examples",
@@ -48,7 +50,7 @@ export function mountModelsPage(root, pageType) {
   const toolbar = h("div", { class: "toolbar", role: "search" },
     viewSwitch, searchWrap, sortSelect, count,
     h("div", { class: "toolbar-spacer" }),
-    h("div", { class: "toolbar-actions" }, selectVisible, rescan, fetchAll, fetchExamples));
+    h("div", { class: "toolbar-actions" }, selectVisible, selectAll, rescan, fetchAll, fetchExamples));
   const letterBar = h("nav", { class: "letter-bar", "data-i18n-attr": "aria-label:manager.filters.letters" });
   const bulkCount = h("span", { class: "bulk-count", "aria-live": "polite" });
   const bulkExcludeButton = h("button", { type: "button", class: "btn", id: "bulk-exclude", "data-i18n": "manager.bulk.exclude",
@@ -114,6 +116,7 @@ export function mountModelsPage(root, pageType) {
 
   source.onChange(() => {
     count.textContent = source.total === null ? t("common.loading") : t("library.models_count", { count: source.total });
+    selectAll.textContent = t("manager.toolbar.select_all", { count: source.total ?? 0 });
   });
 
   async function loadFacets() {
@@ -208,6 +211,11 @@ export function mountModelsPage(root, pageType) {
   sortSelect.addEventListener("change", () => { state.sort = sortSelect.value; reload(); });
   favorites.addEventListener("change", () => { state.favorites = favorites.checked; reload(); });
   selectVisible.addEventListener("click", () => selection.addAll(grid.visibleItems()));
+  selectAll.addEventListener("click", async () => {
+    selectAll.disabled = true;
+    try { await selectAllMatching(`${base}/file-paths`, params(), selection, source); } catch (err) { toastError(err.message); }
+    selectAll.disabled = false;
+  });
   rescan.addEventListener("click", async () => {
     rescan.disabled = true;
     try {
@@ -349,6 +357,7 @@ export function mountModelsPage(root, pageType) {
     trashPanel.hidden = !trash;
     dupesPanel.hidden = id !== "duplicates";
     for (const el of [searchWrap, sortSelect, count, selectVisible]) el.hidden = panel;
+    selectAll.hidden = !library; // the filter it answers is the library's
     bulkExcludeButton.textContent = t(id === "excluded" ? "manager.actions.include" : "manager.bulk.exclude");
     bulkExcludeButton.dataset.i18n = id === "excluded" ? "manager.actions.include" : "manager.bulk.exclude";
     if (trash) {
