@@ -48,3 +48,9 @@ async def test_each_new_kind_has_a_page_and_an_unknown_kind_none(client):
     for name in ("lora", "diffusion_models", "nope", "..%2Fsettings"):
         missing = await client.get(f"/kinds/{name}")
         assert missing.status == 404, name
+
+
+async def test_statistics_count_and_size_the_new_kinds(kinds_client):
+    stats = await get_json(kinds_client, "/api/lm/stats")
+    per_type = {row["model_type"]: (row["count"], row["size"]) for row in stats["per_type"]}
+    assert per_type["vae"][0] == 2 and per_type["upscale_models"][0] == 1 and per_type["text_encoders"][1] > 0
