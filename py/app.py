@@ -227,11 +227,11 @@ def register_components(context: AppContext) -> None:
 
 def route_modules() -> list[Any]:
     """Every area's route module; each exposes ``route_table(context)``. Model types go through the factory."""
-    from .routes import (compat_routes, discover_routes, download_routes, example_images_routes, kinds_routes,
-                         lifecycle_routes, metadata_routes, recipe_routes, system_routes)
+    from .routes import (compat_routes, discover_routes, download_routes, example_images_routes, hf_routes,
+                         kinds_routes, lifecycle_routes, metadata_routes, recipe_routes, system_routes)
 
     return [system_routes, metadata_routes, lifecycle_routes, download_routes, recipe_routes, example_images_routes,
-            compat_routes, discover_routes, kinds_routes]
+            compat_routes, discover_routes, kinds_routes, hf_routes]
 
 
 def _inside(path: Path, folder: Path) -> bool:

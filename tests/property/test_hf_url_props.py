@@ -1,12 +1,12 @@
-"""Hugging Face addresses: any text is either a file inside one repository (no way up or out) or a clear
-refusal; a file's own addresses parse back to it; the token goes to the HF origin only; only a 64-hex tag is
+"""Hugging Face addresses: any text is either a file inside one repository (no way up or out), or a
+repository link in its canonical form, or a clear refusal; a file's own addresses parse back to it; the token goes to the HF origin only; only a 64-hex tag is
 taken as a sha256."""
 from __future__ import annotations
 
 from hypothesis import given, settings, strategies as st
 
 from lora_manager.py.services.downloads.huggingface import HfFile, HfUrlError, auth_headers, hf_file, parse_hf_url, \
-    stated_sha256
+    parse_repo_url, stated_sha256
 
 BASE = "https://huggingface.co"
 _piece = st.lists(st.sampled_from(list("aZ09._-/\\%2eE@?#:\x00") + ["..", "%2F", "%2e%2e", "%5C", "%00"]),
@@ -72,3 +72,17 @@ def test_only_a_64_hex_tag_is_a_sha256():
     assert stated_sha256({"ETag": f'W/"{sha.upper()}"'}) == sha
     assert stated_sha256({"ETag": '"' + "a" * 40 + '"'}) is None  # a git blob's sha1
     assert stated_sha256({}) is None
+
+
+@settings(max_examples=300, deadline=None)
+@given(path=st.lists(_piece, min_size=0, max_size=4).map("/".join),
+       prefix=st.sampled_from(["https://huggingface.co/", "http://huggingface.co/", "https://huggingface.co:1/",
+                               "https://hf.co/", "https://user@huggingface.co/", ""]))
+def test_a_repository_link_is_canonical_or_refused(path, prefix):
+    try:
+        link = parse_repo_url(prefix + path)
+    except HfUrlError as exc:
+        assert str(exc)
+        return
+    owner, name = link.removeprefix("https://huggingface.co/").split("/")
+    assert hf_file(f"{owner}/{name}", "x.safetensors").repo == f"{owner}/{name}"  # names a valid repository

@@ -134,6 +134,19 @@ def parse_hf_url(text: str, base_url: str = DEFAULT_BASE_URL) -> HfFile:
     return hf_file(f"{segments[0]}/{segments[1]}", "/".join(segments[4:]), unquote(segments[3]))
 
 
+def parse_repo_url(text: str) -> str:
+    """``https://huggingface.co/<owner>/<repo>`` (a trailing slash allowed) as that canonical address, the link
+    a model keeps to its repository (``set-hf-url``); raises ``HfUrlError`` for anything else."""
+    text = str(text or "").strip()
+    parts = urlsplit(text) if len(text) <= MAX_URL_LENGTH else None
+    segments = parts.path.strip("/").split("/") if parts else []
+    if (parts is None or parts.scheme not in ("http", "https") or (parts.hostname or "").lower() != "huggingface.co"
+            or parts.port is not None or parts.username or parts.query or parts.fragment or len(segments) != 2):
+        raise HfUrlError("Invalid HuggingFace URL. Expected format: https://huggingface.co/user/repo")
+    owner, name = (_check_name(segments[0], "owner"), _check_name(segments[1], "repository name"))
+    return f"{DEFAULT_BASE_URL}/{owner}/{name}"
+
+
 def token_from(extra: Mapping[str, Any]) -> str:
     token = extra.get(TOKEN_SETTING)
     return token.strip() if isinstance(token, str) else ""
