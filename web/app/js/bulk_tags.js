@@ -51,66 +51,64 @@ function actions(close, submitId, submitLabel) {
     h("button", { type: "submit", class: "btn btn-primary", id: submitId, text: submitLabel }));
 }
 
-/** Ask which tag to rename and to what; resolves {from, to} or null. */
-export function replaceTagDialog(items) {
+/** A small modal form; ``fill(form, take)`` adds the fields and returns what a submit answers (null: nothing). */
+function ask(title, submitId, submitLabel, fill) {
   return new Promise((resolve) => {
     let answer = null;
     openDialog({
-      title: t("manager.bulk.replace_tag"),
+      title,
       className: "modal-small",
       onClose: () => resolve(answer),
       build: (body, close) => {
-        const known = h("datalist", { id: "bulk-replace-known" },
-          ...selectionTags(items).map(([tag]) => h("option", { value: tag })));
-        const from = h("input", { type: "text", class: "text-input", id: "bulk-replace-from", list: "bulk-replace-known",
-          maxlength: "128", required: true, spellcheck: "false", autocomplete: "off" });
-        const to = h("input", { type: "text", class: "text-input", id: "bulk-replace-to", maxlength: "128", required: true,
-          spellcheck: "false", autocomplete: "off" });
-        const submit = (event) => {
+        const form = h("form", { class: "form" });
+        const take = fill(form);
+        form.addEventListener("submit", (event) => {
           event.preventDefault();
-          if (from.value.trim() && to.value.trim()) answer = { from: from.value.trim(), to: to.value.trim() };
+          answer = take();
           close();
-        };
-        body.append(h("form", { class: "form", onsubmit: submit }, known,
-          h("label", { class: "field" }, h("span", { text: t("manager.bulk.replace_from") }), from),
-          h("label", { class: "field" }, h("span", { text: t("manager.bulk.replace_to") }), to),
-          actions(close, "bulk-replace-submit", t("common.save"))));
-        from.focus();
+        });
+        form.append(actions(close, submitId, submitLabel));
+        body.append(form);
+        form.querySelector("input").focus();
       },
     });
   });
 }
 
-/** Ask which tags to remove: checkboxes of the tags the loaded models carry, and a field for any other
- * (a selection of a whole filter holds models whose tags were never loaded); resolves the list, or null. */
-export function removeTagsDialog(items) {
-  return new Promise((resolve) => {
-    let answer = null;
-    openDialog({
-      title: t("manager.bulk.remove_tags"),
-      className: "modal-small",
-      onClose: () => resolve(answer),
-      build: (body, close) => {
-        const tags = selectionTags(items);
-        const boxes = tags.map(([tag, n]) => h("label", { class: "check-row" },
-          h("input", { type: "checkbox", value: tag, class: "bulk-remove-tag" }),
-          h("span", { class: "grow", text: tag }), h("span", { class: "muted", text: String(n) })));
-        const other = h("input", { type: "text", class: "text-input", id: "bulk-remove-other", spellcheck: "false",
-          autocomplete: "off" });
-        const submit = (event) => {
-          event.preventDefault();
-          const picked = [...body.querySelectorAll(".bulk-remove-tag:checked")].map((box) => box.value)
-            .concat(other.value.split(",").map((tag) => tag.trim()).filter(Boolean));
-          if (picked.length) answer = picked;
-          close();
-        };
-        body.append(h("form", { class: "form", onsubmit: submit },
-          boxes.length ? h("fieldset", { class: "bulk-remove-list" }, h("legend", { text: t("manager.bulk.remove_label") }), ...boxes)
-            : h("p", { class: "muted", id: "bulk-remove-none", text: t("manager.bulk.no_tags") }),
-          h("label", { class: "field" }, h("span", { text: t("manager.bulk.remove_other") }), other),
-          actions(close, "bulk-remove-submit", t("manager.bulk.remove_submit"))));
-        (body.querySelector(".bulk-remove-tag") || other).focus();
-      },
-    });
+const field = (label, input) => h("label", { class: "field" }, h("span", { text: label }), input);
+const textInput = (attrs) => h("input", { type: "text", class: "text-input", spellcheck: "false", autocomplete: "off", ...attrs });
+
+/** Ask which tag to rename and to what; resolves the edit {replace: {from: to}}, or null. */
+function replaceTagDialog(items) {
+  return ask(t("manager.bulk.replace_tag"), "bulk-replace-submit", t("common.save"), (form) => {
+    const known = h("datalist", { id: "bulk-replace-known" }, ...selectionTags(items).map(([tag]) => h("option", { value: tag })));
+    const from = textInput({ id: "bulk-replace-from", list: "bulk-replace-known", maxlength: "128", required: true });
+    const to = textInput({ id: "bulk-replace-to", maxlength: "128", required: true });
+    form.append(known, field(t("manager.bulk.replace_from"), from), field(t("manager.bulk.replace_to"), to));
+    return () => (from.value.trim() && to.value.trim() ? { replace: { [from.value.trim()]: to.value.trim() } } : null);
   });
 }
+
+/** Ask which tags to remove: checkboxes of the tags the loaded models carry, and a field for any other (a
+ * selection of a whole filter holds models whose tags were never loaded); resolves {remove: [...]}, or null. */
+function removeTagsDialog(items) {
+  return ask(t("manager.bulk.remove_tags"), "bulk-remove-submit", t("manager.bulk.remove_submit"), (form) => {
+    const boxes = selectionTags(items).map(([tag, n]) => h("label", { class: "check-row" },
+      h("input", { type: "checkbox", value: tag, class: "bulk-remove-tag" }),
+      h("span", { class: "grow", text: tag }), h("span", { class: "muted", text: String(n) })));
+    const other = textInput({ id: "bulk-remove-other" });
+    form.append(boxes.length ? h("fieldset", { class: "bulk-remove-list" }, h("legend", { text: t("manager.bulk.remove_label") }), ...boxes)
+      : h("p", { class: "muted", id: "bulk-remove-none", text: t("manager.bulk.no_tags") }),
+    field(t("manager.bulk.remove_other"), other));
+    return () => {
+      const picked = [...form.querySelectorAll(".bulk-remove-tag:checked")].map((box) => box.value)
+        .concat(other.value.split(",").map((tag) => tag.trim()).filter(Boolean));
+      return picked.length ? { remove: picked } : null;
+    };
+  });
+}
+
+export const TAG_EDITS = {
+  replace: { ask: replaceTagDialog, done: "manager.bulk.tags_replaced" },
+  remove: { ask: removeTagsDialog, done: "manager.bulk.tags_removed" },
+};

@@ -1,6 +1,6 @@
 // The model page (/loras, /checkpoints, /embeddings): filters, letter bar, virtual grid, selection and bulk actions.
 import { api, postJson } from "./api.js";
-import { bulkTagEdit, removeTagsDialog, replaceTagDialog } from "./bulk_tags.js";
+import { TAG_EDITS, bulkTagEdit } from "./bulk_tags.js";
 import { confirmDialog } from "./dialog.js";
 import { debounce, h } from "./dom.js";
 import { VirtualGrid } from "./grid.js";
@@ -61,8 +61,8 @@ export function mountModelsPage(root, pageType) {
     bulkExcludeButton,
     h("button", { type: "button", class: "btn", id: "bulk-refresh", "data-i18n": "manager.bulk.refresh", onclick: () => bulkRefresh() }),
     h("button", { type: "button", class: "btn", id: "bulk-tags", "data-i18n": "manager.bulk.add_tags", onclick: () => bulkAddTags() }),
-    h("button", { type: "button", class: "btn", id: "bulk-replace-tag", "data-i18n": "manager.bulk.replace_tag", onclick: () => bulkReplaceTag() }),
-    h("button", { type: "button", class: "btn", id: "bulk-remove-tags", "data-i18n": "manager.bulk.remove_tags", onclick: () => bulkRemoveTags() }),
+    h("button", { type: "button", class: "btn", id: "bulk-replace-tag", "data-i18n": "manager.bulk.replace_tag", onclick: () => bulkEditTags("replace") }),
+    h("button", { type: "button", class: "btn", id: "bulk-remove-tags", "data-i18n": "manager.bulk.remove_tags", onclick: () => bulkEditTags("remove") }),
     h("button", { type: "button", class: "btn", id: "bulk-base-model", "data-i18n": "manager.bulk.base_model", onclick: () => bulkBaseModel() }),
     h("button", { type: "button", class: "btn btn-danger", id: "bulk-delete", "data-i18n": "manager.bulk.delete", onclick: () => bulkDelete() }),
     h("button", { type: "button", class: "btn btn-ghost", id: "bulk-clear", "data-i18n": "manager.bulk.clear", onclick: () => selection.clear() }));
@@ -433,22 +433,13 @@ export function mountModelsPage(root, pageType) {
     report("manager.bulk.tagged", result);
   }
 
-  async function bulkReplaceTag() {
+  async function bulkEditTags(kind) {
     const items = [...selection.items.values()];
-    const pair = items.length && await replaceTagDialog(items);
-    if (!pair) return;
-    const result = await bulkTagEdit(base, items.map((i) => i.file_path), { replace: { [pair.from]: pair.to } });
+    const edit = items.length && await TAG_EDITS[kind].ask(items);
+    if (!edit) return;
+    const result = await bulkTagEdit(base, items.map((i) => i.file_path), edit);
     refreshInPlace();
-    report("manager.bulk.tags_replaced", result);
-  }
-
-  async function bulkRemoveTags() {
-    const items = [...selection.items.values()];
-    const tags = items.length && await removeTagsDialog(items);
-    if (!tags) return;
-    const result = await bulkTagEdit(base, items.map((i) => i.file_path), { remove: tags });
-    refreshInPlace();
-    report("manager.bulk.tags_removed", result);
+    report(TAG_EDITS[kind].done, result);
   }
 
   async function bulkBaseModel() {
