@@ -163,9 +163,14 @@ async def test_civitai_model_lookups_errors(world, snapshot):
 
 async def test_civitai_outage_is_a_clear_gateway_error(world):
     client, fake = world["client"], world["client"].fake
+    sidecar = world["known"].with_name("known.metadata.json")
+    before = sidecar.read_bytes()
     fake.fail_next(10, 500)
     status, body = await call(client, "GET", f"/api/lm/loras/civitai/versions/{world['known_model'].id}")
     assert status in (502, 503) and body["success"] is False and body["error"]
+    # The failure came from Civitai (it was asked), and the local sidecar of that model was left as it was.
+    assert fake.requests_to(f"/api/v1/models/{world['known_model'].id}", "GET")
+    assert sidecar.read_bytes() == before
 
 
 # -- updates/versions and updates/ignore-version ---------------------------------------------------------
