@@ -1,17 +1,21 @@
-"""Hugging Face links of models: ``POST /api/lm/set-hf-url`` (ComfyUI-Lora-Manager's), which records the
-repository a model came from in its sidecar (``hf_url``). Downloads from HF are ``download-hf-model``
-(download_routes). The handler parses, calls the model service's locked edit, shapes JSON."""
+"""Hugging Face, ComfyUI-Lora-Manager's routes: ``POST /api/lm/set-hf-url`` records the repository a model
+came from in its sidecar (``hf_url``); ``GET /api/lm/hf-repo-files`` lists a repository's model files.
+Downloads from HF are ``download-hf-model`` (download_routes). Handlers parse, call a service, shape JSON."""
 from __future__ import annotations
 
 import errno
+import os
 from typing import TYPE_CHECKING
 
 from aiohttp import web
 
+from ..library.artifacts import ALL_MODEL_EXTENSIONS
 from ..library.paths import PathNotAllowed
 from ..library.records import ModelRecord
 from ..services.downloads import huggingface
 from ..services.model_service import MetadataWriteError, ModelNotFound, ModelService, SharedSidecar, SidecarChange
+from ..services.remote.clients import remote_clients
+from ..services.remote.errors import ErrorKind, RemoteError
 from .http import ApiError, json_ok, read_json_object, require_str
 
 if TYPE_CHECKING:
@@ -58,6 +62,27 @@ class HfRoutes:
         return json_ok({"success": True, "message": f"hf_url set to {hf_url}", "hf_url": hf_url})
 
 
+    async def repo_files(self, request: web.Request) -> web.Response:
+        """ComfyUI-Lora-Manager's answer: a bare list of ``{"filename", "size"}``, biggest first."""
+        repo = require_str(request.query, "repo").strip()
+        revision = (request.query.get("revision") or "main").strip()
+        try:
+            huggingface.hf_file(repo, "x", revision)
+        except huggingface.HfUrlError as exc:
+            raise ApiError(f"Missing or invalid 'repo' parameter (expected user/repo): {exc}") from None
+        try:
+            files = await huggingface.list_model_files(
+                remote_clients(self.context).http, huggingface.resolve_base_url(os.environ), repo, revision,
+                huggingface.token_from(self.context.settings.extra), ALL_MODEL_EXTENSIONS)
+        except RemoteError as exc:
+            raise ApiError(exc.message, _REMOTE_STATUS.get(exc.kind, 502)) from None
+        return web.json_response(files)
+
+
+_REMOTE_STATUS = {ErrorKind.NOT_FOUND: 404, ErrorKind.AUTH: 401, ErrorKind.RATE_LIMITED: 503,
+                  ErrorKind.UNAVAILABLE: 503, ErrorKind.TIMEOUT: 504}
+
+
 def route_table(context: "AppContext") -> list[web.RouteDef]:
     routes = HfRoutes(context)
-    return [web.post("/api/lm/set-hf-url", routes.set_hf_url)]
+    return [web.post("/api/lm/set-hf-url", routes.set_hf_url), web.get("/api/lm/hf-repo-files", routes.repo_files)]

@@ -10,23 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from lora_manager.py.services.remote.resilience import RetryPolicy
-from support.downloads import manager_of, stable
-from support.fake_hf import FakeHf, fake_hf  # noqa: F401  (fixture)
+from support.downloads import stable
+from support.fake_hf import FakeHf, fake_hf, hf_client  # noqa: F401  (fixture)
 from support.snap import scrub
 
 TOKEN = "hf_secretTOKENvalue1234"
-
-
-async def hf_client(make_client, env, fake: FakeHf, monkeypatch, **settings):
-    """The real app with Hugging Face at the fake's address and the fake CDN allowed by the fetch rule."""
-    monkeypatch.setenv("LORA_MANAGER_HF_BASE_URL", fake.base_url)
-    env.write_settings(fetch_allowed_hosts=[fake.cdn_host], **settings)
-    client = await make_client(env)
-    # retries without real waiting: a 429 must end as a clear error quickly
-    manager_of(client).remote.http.policy = RetryPolicy(max_attempts=2, base_delay=0.0, max_delay=0.0, jitter=0.0,
-                                                        max_retry_after=0.0)
-    return client
 
 
 def files_under(root: Path) -> list[str]:

@@ -6,7 +6,8 @@ from __future__ import annotations
 from hypothesis import given, settings, strategies as st
 
 from lora_manager.py.services.downloads.huggingface import HfFile, HfUrlError, auth_headers, hf_file, parse_hf_url, \
-    parse_repo_url, stated_sha256
+    model_files_of_tree, parse_repo_url, stated_sha256
+from lora_manager.py.services.remote.errors import ErrorKind, RemoteError
 
 BASE = "https://huggingface.co"
 _piece = st.lists(st.sampled_from(list("aZ09._-/\\%2eE@?#:\x00") + ["..", "%2F", "%2e%2e", "%5C", "%00"]),
@@ -86,3 +87,23 @@ def test_a_repository_link_is_canonical_or_refused(path, prefix):
         return
     owner, name = link.removeprefix("https://huggingface.co/").split("/")
     assert hf_file(f"{owner}/{name}", "x.safetensors").repo == f"{owner}/{name}"  # names a valid repository
+
+
+_json = st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=20),
+                     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(
+                         st.sampled_from(["type", "path", "size", "lfs", "oid"]), inner, max_size=4), max_leaves=20)
+
+
+@settings(max_examples=300, deadline=None)
+@given(tree=st.one_of(_json, st.lists(st.fixed_dictionaries(
+    {"type": st.sampled_from(["file", "directory"]), "path": st.text(max_size=20).map(lambda t: t + ".safetensors"),
+     "size": st.integers(min_value=-5, max_value=10**12)}), max_size=6)))
+def test_any_tree_answer_is_a_sorted_file_list_or_malformed(tree):
+    try:
+        files = model_files_of_tree(tree, frozenset({".safetensors"}))
+    except RemoteError as exc:
+        assert exc.kind is ErrorKind.MALFORMED and not isinstance(tree, list)
+        return
+    assert all(set(f) == {"filename", "size"} and f["size"] >= 0 and f["filename"].endswith(".safetensors")
+               for f in files)
+    assert [f["size"] for f in files] == sorted((f["size"] for f in files), reverse=True)

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 import pytest
 from aiohttp import web
 
+from lora_manager.py.services.remote.resilience import RetryPolicy
+from support.downloads import manager_of
 from support.loopback import serve_on_loopback
 
 _RANGE = re.compile(r"bytes=(\d+)-$")
@@ -48,6 +50,7 @@ class FakeHf:
     blobs: dict[tuple[str, str, str], HfBlob] = field(default_factory=dict)
     hf_requests: list[Seen] = field(default_factory=list)
     cdn_requests: list[Seen] = field(default_factory=list)
+    tree_status: dict[str, int] = field(default_factory=dict)  # repo -> the status its tree API answers
 
     def add(self, repo: str, path: str, *, n_bytes: int = 4096, seed: int = 3, revision: str = "main",
             **kwargs) -> HfBlob:
@@ -86,8 +89,23 @@ class FakeHf:
                 return _ranged(request, blob.served if blob.served is not None else blob.data, {})
         return web.Response(status=404)
 
+    async def _tree(self, request: web.Request) -> web.StreamResponse:
+        """The tree API: every file of the repository at the revision (``tree_status`` overrides the answer)."""
+        self.hf_requests.append(Seen(request.method, request.path_qs, dict(request.headers)))
+        info = request.match_info
+        repo = f"{info['owner']}/{info['repo']}"
+        if repo in self.tree_status:
+            return web.json_response({"error": "refused"}, status=self.tree_status[repo], headers={"Retry-After": "0"})
+        entries = [{"type": "file", "path": b.path, "size": 134 if b.lfs else len(b.data),
+                    **({"lfs": {"oid": b.sha256, "size": len(b.data)}} if b.lfs else {})}
+                   for (r, rev, _), b in self.blobs.items() if r == repo and rev == info["rev"]]
+        if not entries:
+            return web.json_response({"error": "Repository not found"}, status=404)
+        return web.json_response([{"type": "directory", "path": "loras"}, *entries])
+
     def hf_app(self) -> web.Application:
         app = web.Application()
+        app.router.add_get("/api/models/{owner}/{repo}/tree/{rev}", self._tree)
         app.router.add_route("*", "/{owner}/{repo}/resolve/{rev}/{path:.+}", self._resolve)
         return app
 
@@ -116,3 +134,14 @@ async def fake_hf():
     finally:
         await hf_runner.cleanup()
         await cdn_runner.cleanup()
+
+
+async def hf_client(make_client, env, fake: FakeHf, monkeypatch, **settings):
+    """The real app with Hugging Face at the fake's address and the fake CDN allowed by the fetch rule."""
+    monkeypatch.setenv("LORA_MANAGER_HF_BASE_URL", fake.base_url)
+    env.write_settings(fetch_allowed_hosts=[fake.cdn_host], **settings)
+    client = await make_client(env)
+    # retries without real waiting: a 429 must end as a clear error quickly
+    manager_of(client).remote.http.policy = RetryPolicy(max_attempts=2, base_delay=0.0, max_delay=0.0, jitter=0.0,
+                                                        max_retry_after=0.0)
+    return client

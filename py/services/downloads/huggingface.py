@@ -215,6 +215,44 @@ async def probe(http: ResilientHttp, file: HfFile, url: str, headers: Mapping[st
         raise _hf_error(exc, file, "Authorization" in headers) from None
 
 
+MAX_TREE_ENTRIES = 20_000
+
+
+def model_files_of_tree(tree: Any, suffixes: frozenset[str]) -> list[dict[str, Any]]:
+    """The model files of an HF tree answer, biggest first, as ``{"filename", "size"}``; raises
+    ``RemoteError`` (MALFORMED) for an answer that is not a list of entries. Pure."""
+    if not isinstance(tree, list) or len(tree) > MAX_TREE_ENTRIES:
+        raise RemoteError(ErrorKind.MALFORMED, "Hugging Face answered an unexpected file list")
+    files: list[dict[str, Any]] = []
+    for entry in tree:
+        if not isinstance(entry, dict) or entry.get("type", "file") != "file":
+            continue
+        path = entry.get("path")
+        if not isinstance(path, str) or os.path.splitext(path)[1].lower() not in suffixes:
+            continue
+        lfs = entry.get("lfs") if isinstance(entry.get("lfs"), dict) else {}
+        size = next((v for v in (lfs.get("size"), entry.get("size")) if isinstance(v, int) and v > 0), 0)
+        files.append({"filename": path[:1000], "size": size})
+    files.sort(key=lambda f: (-f["size"], f["filename"]))
+    return files
+
+
+async def list_model_files(http: ResilientHttp, base_url: str, repo: str, revision: str, token: str,
+                           suffixes: frozenset[str]) -> list[dict[str, Any]]:
+    """The model files of a repository at a revision, from HF's tree API (recursive)."""
+    file = hf_file(repo, "x", revision)  # validates the names
+    url = f"{base_url}/api/models/{file.repo}/tree/{quote(file.revision, safe='')}"
+    try:
+        tree = await http.request_json("GET", url, params={"recursive": "true"},
+                                       headers=auth_headers(url, token, base_url))
+    except RemoteError as exc:
+        if exc.kind is ErrorKind.NOT_FOUND:
+            raise RemoteError(exc.kind, f"Repo '{file.repo}' not found on Hugging Face (or no revision "
+                                        f"{file.revision})", exc.status, url=exc.url) from None
+        raise _hf_error(exc, file, bool(token)) from None
+    return model_files_of_tree(tree, suffixes)
+
+
 def build_sidecar(model_path: Path, *, model_type: str, file: HfFile, sha256: str) -> dict[str, Any]:
     """The sidecar of a file from Hugging Face: the one the scanner writes for a new file, with ``hf_url``."""
     st = os.stat(model_path)
