@@ -363,10 +363,12 @@ class ModelLifecycleService:
                 async with self._locked(service, [record.file_path]):
                     current = self._current(service, record.file_path)
                     changed = edit.apply(current.tags) != list(current.tags)
+                    notice: dict[str, Any] = {}
                     if changed:
-                        current = (await self._edit(service, record.file_path, change, locked=True)).record
+                        written = await self._edit(service, record.file_path, change, locked=True)
+                        current, notice = written.record, written.notice()
                 results.append({"file_path": record.file_path, "success": True, "changed": changed,
-                                "tags": list(current.tags)})
+                                "tags": list(current.tags), **notice})
             except LifecycleError as exc:
                 results.append({"file_path": record.file_path, "success": False, "status": exc.status,
                                 "error": exc.message})

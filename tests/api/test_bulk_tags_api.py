@@ -131,3 +131,33 @@ async def test_concurrent_edits_of_one_model_all_land(tagged):
     listed = await (await tagged.get("/api/lm/loras/list", params={"search": "a"})).json()
     row = next(item for item in listed["items"] if item["file_name"] == "a")
     assert row["tags"] == tags
+
+
+async def test_disk_full_fails_each_model_clearly_and_changes_nothing(tagged, monkeypatch, snapshot):
+    import errno
+
+    from lora_manager.py.library import sidecar as sidecar_module
+
+    before = {stem: sidecar(tagged, stem) for stem in "ab"}
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(sidecar_module, "atomic_write_text", full)
+    status, body = await post(tagged, {"file_paths": paths(tagged, "a", "b"), "remove": ["sdxl"]})
+    assert status == 200 and body["success"] is False and body["failure_count"] == 2
+    assert body == snapshot
+    assert {stem: sidecar(tagged, stem) for stem in "ab"} == before
+    listed = await (await tagged.get("/api/lm/loras/list", params={"tag_include": "sdxl"})).json()
+    assert listed["total"] == 2
+
+
+async def test_unreadable_sidecar_is_set_aside_not_overwritten(tagged):
+    broken = tagged.env.loras / "c.metadata.json"
+    broken.write_text("{not json", encoding="utf-8")
+    status, body = await post(tagged, {"file_paths": paths(tagged, "c"), "add": ["kept"]})
+    assert status == 200 and body["success"] is True
+    result = body["results"][0]
+    assert result["changed"] is True and "kept" in result["tags"] and result["sidecar_set_aside"]
+    assert (tagged.env.loras / result["sidecar_set_aside"]).read_text(encoding="utf-8") == "{not json"
+    assert "kept" in sidecar(tagged, "c")["tags"]
