@@ -30,6 +30,8 @@ def test_keep_one_copy_then_undo(fresh_server, page):
     card = page.locator(f".dupes-group[data-hash='{group['hash']}']")
     card.wait_for()
     assert card.locator(".dupes-model").count() == 3
+    card.locator(".dupes-verify").click()
+    card.locator(".dupes-verdict", has_text="Verified: every copy has the same content.").wait_for()
     card.locator(f".dupes-model[data-file-path='{kept.as_posix()}'] .dupes-keep").click()
     page.locator(".modal .btn-danger").click()
     page.locator(".toast", has_text="2 copies moved to the trash").wait_for()
