@@ -30,6 +30,7 @@ def test_bulk_replace_and_remove_tags(fresh_server, page):
     page.locator(".toast", has_text="Tag replaced on 2 models").wait_for()
     assert tags_on_disk(oil) == ["paint"] and tags_on_disk(water) == ["style", "paint"]
     page.click("#bulk-remove-tags")
+    assert page.locator(".bulk-remove-tag[value='painting']").count() == 0  # the dialog offers the tags as written
     page.locator(".bulk-remove-tag[value='style']").check()
     page.click("#bulk-remove-submit")
     page.locator(".toast", has_text="Tags removed from 1 models").wait_for()

@@ -21,8 +21,10 @@ export function selectionTags(items) {
   return [...counts.values()].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]));
 }
 
-/** Send one tag edit for every path, in chunks; resolves {ok, errors} the way the page reports bulk results. */
-export async function bulkTagEdit(base, paths, edit) {
+/** Send one tag edit for every path, in chunks; resolves {ok, errors} the way the page reports bulk results.
+ * ``known`` (file path -> list item, the selection) learns each model's tags as written, so a next dialog
+ * offers the tags the models have now. */
+export async function bulkTagEdit(base, paths, edit, known = new Map()) {
   let ok = 0;
   const errors = [];
   for (let i = 0; i < paths.length; i += CHUNK) {
@@ -38,7 +40,10 @@ export async function bulkTagEdit(base, paths, edit) {
       body = err.body; // some models failed, the others were edited
     }
     for (const result of body.results || []) {
-      if (result.success) { if (result.changed) ok += 1; }
+      if (result.success) {
+        if (result.changed) ok += 1;
+        if (known.has(result.file_path)) known.get(result.file_path).tags = result.tags;
+      }
       else errors.push(`${String(result.file_path).split("/").pop()}: ${result.error}`);
     }
   }

@@ -437,7 +437,7 @@ export function mountModelsPage(root, pageType) {
     const items = [...selection.items.values()];
     const edit = items.length && await TAG_EDITS[kind].ask(items);
     if (!edit) return;
-    const result = await bulkTagEdit(base, items.map((i) => i.file_path), edit);
+    const result = await bulkTagEdit(base, items.map((i) => i.file_path), edit, selection.items);
     refreshInPlace();
     report(TAG_EDITS[kind].done, result);
   }
