@@ -295,9 +295,12 @@ async def test_push_trigger_words_to_toggle_nodes(compat, comfy_stubs, snapshot)
 
 
 async def test_push_trigger_words_standalone_sends_nothing(compat):
+    sidecar = compat.env.loras / "styles" / "Water Color.metadata.json"
+    before = sidecar.read_bytes()
     status, body = await call(compat, "POST", "/api/lm/loras/get_trigger_words",
                               json={"lora_names": ["Water Color"], "node_ids": [1]})
     assert status == 200 and body == {"success": True, "trigger_words": "wtrclr, wash", "sent": 0}
+    assert sidecar.read_bytes() == before  # a push only reads the words, it never writes them back
 
 
 @pytest.mark.parametrize("payload", [
@@ -312,10 +315,11 @@ async def test_push_trigger_words_refuses_bad_bodies(compat, payload, snapshot):
     assert body == snapshot
 
 
-async def test_push_trigger_words_refuses_non_json(compat):
+async def test_push_trigger_words_refuses_non_json(compat, comfy_stubs):  # noqa: F811
     resp = await compat.post("/api/lm/loras/get_trigger_words", data=b"[1, 2",
                              headers={"Content-Type": "application/json"})
     assert resp.status == 400 and (await resp.json())["success"] is False
+    assert comfy_stubs.sent == []  # inside ComfyUI too, a refused push reaches no node
 
 
 # -- the old recipes page path ------------------------------------------------------------------------
