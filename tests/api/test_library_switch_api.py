@@ -107,9 +107,15 @@ async def test_activate_refusals(two_libraries, make_client, payload, snapshot):
 
 async def test_activate_refuses_non_json(two_libraries, make_client):
     client = await make_client(two_libraries)
+    settings_before = two_libraries.settings_path.read_bytes()
+    database = client.lm_context.database
     resp = await client.post("/api/lm/settings/libraries/activate", data=b"studio",
                              headers={"Content-Type": "application/json"})
     assert resp.status == 400 and (await resp.json())["success"] is False
+    # Nothing switched: the same index is served and the settings file still names the old library.
+    assert client.lm_context.database is database
+    assert await names(client) == ["home_style"]
+    assert two_libraries.settings_path.read_bytes() == settings_before
 
 
 async def test_activate_waits_for_running_work(two_libraries, make_client, snapshot):
