@@ -22,7 +22,7 @@ def files_under(root: Path) -> list[str]:
 
 
 def shaped(body: dict, env, fake: FakeHf) -> dict:
-    text = json.dumps(scrub(stable(body), env.tmp)).replace(fake.base_url, "<hf>")
+    text = json.dumps(scrub(stable(body), env.tmp)).replace(fake.base_url, "<hf>").replace(fake.cdn_url, "<cdn>")
     return json.loads(re.sub(r"\.\d{8}-\d{6}", ".<stamp>", text))
 
 
@@ -83,6 +83,18 @@ async def test_an_interrupted_download_resumes_from_its_part(lib_env, make_clien
     assert target.read_bytes() == blob.data
     assert [r.headers.get("Range") for r in fake_hf.cdn_requests] == ["bytes=4000-"]
     assert not target.with_name(target.name + ".part").exists()
+
+
+async def test_a_redirect_to_a_local_address_is_refused(lib_env, make_client, fake_hf, monkeypatch, snapshot):
+    blob = fake_hf.add("someone/sneaky", "sneaky.safetensors")
+    client = await hf_client(make_client, lib_env, fake_hf, monkeypatch, allow_cdn=False)
+    response = await client.post("/api/lm/download-hf-model", json={"url": fake_hf.url(blob)})
+    body = await response.json()
+    assert response.status == 502
+    assert "local or private network address" in body["error"]
+    assert shaped(body, lib_env, fake_hf) == snapshot
+    assert fake_hf.cdn_requests == []
+    assert files_under(lib_env.loras) == []
 
 
 async def test_hf_shorthand_into_a_chosen_checkpoint_folder(lib_env, make_client, fake_hf, monkeypatch):

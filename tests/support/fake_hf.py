@@ -136,10 +136,11 @@ async def fake_hf():
         await cdn_runner.cleanup()
 
 
-async def hf_client(make_client, env, fake: FakeHf, monkeypatch, **settings):
-    """The real app with Hugging Face at the fake's address and the fake CDN allowed by the fetch rule."""
+async def hf_client(make_client, env, fake: FakeHf, monkeypatch, *, allow_cdn: bool = True, **settings):
+    """The real app with Hugging Face at the fake's address and (``allow_cdn``) the fake CDN allowed by the
+    fetch rule (it is on 127.0.0.1: without that, its redirect target is refused like any local address)."""
     monkeypatch.setenv("LORA_MANAGER_HF_BASE_URL", fake.base_url)
-    env.write_settings(fetch_allowed_hosts=[fake.cdn_host], **settings)
+    env.write_settings(fetch_allowed_hosts=[fake.cdn_host] if allow_cdn else [], **settings)
     client = await make_client(env)
     # retries without real waiting: a 429 must end as a clear error quickly
     manager_of(client).remote.http.policy = RetryPolicy(max_attempts=2, base_delay=0.0, max_delay=0.0, jitter=0.0,

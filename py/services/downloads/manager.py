@@ -74,6 +74,7 @@ _KIND_STATUS = {
     ErrorKind.PERMISSION: 500,
     ErrorKind.CANCELLED: 409,
     ErrorKind.INTERNAL: 500,
+    ErrorKind.BLOCKED: 502,  # the remote host sent us (a redirect) to an address the fetch rule refuses
 }
 
 
