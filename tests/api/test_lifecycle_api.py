@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from support.library import lm_sidecar, write_lora
-from support.lifecycle_helpers import assert_index_matches_disk, contents
+from support.lifecycle_helpers import assert_index_matches_disk, contents, digests
 from support.snap import scrub
 
 
@@ -180,8 +180,10 @@ async def test_undo_refused_when_original_place_taken(lc):
 
 @pytest.mark.parametrize("batch", ["../../etc", "x" * 80, "a/b"])
 async def test_undo_rejects_bad_batch_ids(lc, batch):
+    before = digests(lc.env.loras)
     status, body = await call(lc, "/api/lm/undo-delete", {"batch_id": batch})
     assert status == 400 and "batch_id" in body["error"]
+    assert digests(lc.env.loras) == before  # nothing restored, nothing created
 
 
 async def test_bulk_delete_one_batch(lc, snapshot):
@@ -215,10 +217,19 @@ async def test_exclude_and_unexclude(lc, snapshot):
 
 
 async def test_exclude_by_sha256(lc):
+    import json
+    env = lc.env
     status, body = await call(lc, "/api/lm/loras/exclude", {"sha256": "CC" * 32})
     assert status == 200 and "hero" in body["message"]
+    assert json.loads((env.loras / "chars/hero.metadata.json").read_text())["exclude"] is True
+    _, listing = await call(lc, "/api/lm/loras/list", None, method="get")
+    assert sorted(i["file_name"] for i in listing["items"]) == ["Water Color", "ink"]
+    before = digests(env.loras)
     status, body = await call(lc, "/api/lm/loras/exclude", {"sha256": "ff" * 32})
     assert status == 404
+    assert digests(env.loras) == before
+    _, again = await call(lc, "/api/lm/loras/list", None, method="get")
+    assert again["items"] == listing["items"]
 
 
 async def test_add_tags_merges_and_marks_user_edit(lc, snapshot):
@@ -310,11 +321,17 @@ async def test_replace_preview_from_url(lc, aiohttp_server):
     status, body = await call(lc, "/api/lm/loras/replace-preview", {"file_path": path,
                                                                    "url": str(server.make_url("/img.jpg"))})
     assert status == 200 and body["preview_url"].endswith("hero.webp")
+    landed = lc.env.loras / "chars/hero.webp"
+    with Image.open(landed) as shown:  # the fetched image landed beside the model, as a real picture
+        assert shown.format == "WEBP" and shown.size == (40, 40)
+    assert ctx(lc).service("lora").resolve(path).preview_path.endswith("hero.webp")
+    before = digests(lc.env.loras)
     status, body = await call(lc, "/api/lm/loras/replace-preview", {"file_path": path,
                                                                    "url": str(server.make_url("/gone.jpg"))})
     assert status == 502 and "HTTP 404" in body["error"]
     status, body = await call(lc, "/api/lm/loras/replace-preview", {"file_path": path, "url": "file:///etc/passwd"})
     assert status == 400
+    assert digests(lc.env.loras) == before  # the failed fetches kept the preview that was there
 
 
 async def test_auto_organize_dry_run_then_run(lc, snapshot):
@@ -337,9 +354,11 @@ async def test_auto_organize_dry_run_then_run(lc, snapshot):
 
 async def test_auto_organize_busy_is_409(lc):
     service = ctx(lc).components["lifecycle"]
+    before = digests(lc.env.loras)
     async with service._organize_lock:
         status, body = await call(lc, "/api/lm/loras/auto-organize", {}, method="get")
     assert status == 409 and body["error"] == "Auto-organize is already running. Please wait for it to complete."
+    assert digests(lc.env.loras) == before  # the refused run moved nothing
 
 
 async def test_verify_duplicates_rehashes(lc, snapshot):
@@ -363,6 +382,8 @@ async def test_verify_duplicates_rehashes(lc, snapshot):
 
 
 async def test_missing_parameters_are_400(lc):
+    before = digests(lc.env.loras)
+    _, listing = await call(lc, "/api/lm/loras/list", None, method="get")
     for route in ("delete", "exclude", "rename", "move_model", "add-tags"):
         status, body = await call(lc, f"/api/lm/loras/{route}", {})
         assert status == 400 and body["success"] is False and "Missing required parameter" in body["error"]
@@ -374,3 +395,7 @@ async def test_missing_parameters_are_400(lc):
     status, body = await call(lc, "/api/lm/loras/move_model", {
         "file_path": str(lc.env.loras / "chars/hero.safetensors"), "target_path": "x", "on_conflict": "overwrite"})
     assert status == 400
+    # Not one refused call touched a file or the index.
+    assert digests(lc.env.loras) == before
+    _, after = await call(lc, "/api/lm/loras/list", None, method="get")
+    assert after["items"] == listing["items"]
