@@ -155,13 +155,19 @@ async def test_bulk_refresh_stops_when_circuit_opens(civitai_env, fake_civitai, 
 
 
 async def test_bulk_refresh_stops_when_rate_limited(civitai_env, fake_civitai, make_client, http_clock):  # noqa: F811
-    for i in range(3):
-        add_known_lora(fake_civitai, civitai_env.loras, f"r{i}.safetensors", seed=600 + i, images=0)
+    paths = [add_known_lora(fake_civitai, civitai_env.loras, f"r{i}.safetensors", seed=600 + i, images=0)[1]
+             for i in range(3)]
     client, log = await start_app(make_client, civitai_env, http_clock[0])
+    sidecars = [p.with_name(p.stem + ".metadata.json") for p in paths]
+    before = [s.read_bytes() if s.exists() else None for s in sidecars]
     fake_civitai.rate_limit_next(100, retry_after=2)
     _body, job = await run_all(client, log)
     assert job.status == "failed" and "rate limiting" in job.error
     assert log.frames[-1]["status"] == "rate_limited"
+    # No model was marked or half-written, and nothing was asked of Civitai past the refused hash lookups.
+    assert [s.read_bytes() if s.exists() else None for s in sidecars] == before
+    asked = {r.path for r in fake_civitai.requests}
+    assert asked == {"/api/v1/model-versions/by-hash"}
     await log.stop()
 
 
@@ -179,8 +185,12 @@ async def test_bulk_refresh_server_error_batch_is_reported(civitai_env, fake_civ
     await log.stop()
 
 
-async def test_fetch_all_for_unknown_type_route_is_absent(civitai_env, make_client, http_clock):
+async def test_fetch_all_for_unknown_type_route_is_absent(civitai_env, fake_civitai, make_client,  # noqa: F811
+                                                          http_clock):
     client, log = await start_app(make_client, civitai_env, http_clock[0])
     resp = await client.post("/api/lm/nothing/fetch-all-civitai")
     assert resp.status == 404
+    # No refresh job was started and Civitai was never asked.
+    assert not [j for j in client.lm_context.jobs.list_jobs() if j.kind.startswith("metadata_refresh")]
+    assert fake_civitai.requests == []
     await log.stop()
