@@ -151,6 +151,9 @@ class DownloadRoutes:
     async def download_model_post(self, request: web.Request) -> web.Response:
         """The UI's download: answers at once with the id; progress goes to ``/ws/download-progress?id=``."""
         body = await read_json_object(request)
+        if body.get("hf_url") not in (None, ""):  # a Hugging Face file instead of a Civitai version
+            params = self._hf_params(body, "hf_url", default_paths=False)
+            return self._submit(params)
         model_id = optional_int(body, "model_id", low=1)
         version_id = optional_int(body, "model_version_id", low=1)
         if model_id is None and version_id is None:
@@ -169,6 +172,9 @@ class DownloadRoutes:
             source=body.get("source") or None, model_root=model_root or None,
             relative_path=relative if relative not in (None, "") else None,
             use_default_paths=optional_bool(body, "use_default_paths", relative in (None, "")))
+        return self._submit(params)
+
+    def _submit(self, params: DownloadParams) -> web.Response:
         manager = self.manager
         try:
             manager.precheck(params)
@@ -182,10 +188,21 @@ class DownloadRoutes:
         (as ComfyUI-Lora-Manager's handler is). The body names the file as ``url`` (a resolve address or
         ``hf://owner/repo[@rev]/path``) or as ``repo`` + ``filename`` (+ ``revision``)."""
         body = await read_json_object(request)
-        for name in ("url", "repo", "filename", "revision", "model_root", "relative_path", "model_type"):
+        outcome = await self.manager.download(self._hf_params(body, "url", default_paths=False))
+        answer = outcome.to_response()
+        if outcome.success:
+            answer["path"] = outcome.file_path
+        return json_ok(answer, status=outcome.http_status)
+
+    def _hf_params(self, body: Mapping[str, Any], key: str, *, default_paths: bool) -> DownloadParams:
+        """A Hugging Face download's parameters: the file as ``body[key]`` or as ``repo`` + ``filename``."""
+        url = body.get(key)
+        if url is not None and not isinstance(url, str):
+            raise ApiError(f"Invalid value for {key}: expected a string")
+        for name in ("repo", "filename", "revision", "model_root", "relative_path", "model_type"):
             if body.get(name) is not None and not isinstance(body.get(name), str):
                 raise ApiError(f"Invalid value for {name}: expected a string")
-        url = (body.get("url") or "").strip()
+        url = (url or "").strip()
         if not url:
             if not (body.get("repo") or "").strip() or not (body.get("filename") or "").strip():
                 raise ApiError("Missing required fields: 'url', or 'repo' and 'filename'")
@@ -197,17 +214,11 @@ class DownloadRoutes:
         download_id = body.get("download_id")
         if download_id is not None and not isinstance(download_id, (str, int)):
             raise ApiError("Invalid value for download_id: expected a string")
-        relative = body.get("relative_path")
-        params = self._params(
+        return self._params(
             download_id=str(download_id).strip() if download_id not in (None, "") else None, hf_url=url,
             model_type=(body.get("model_type") or "").strip().lower() or None,
-            model_root=body.get("model_root") or None, relative_path=relative or None,
-            use_default_paths=optional_bool(body, "use_default_paths", False))
-        outcome = await self.manager.download(params)
-        answer = outcome.to_response()
-        if outcome.success:
-            answer["path"] = outcome.file_path
-        return json_ok(answer, status=outcome.http_status)
+            model_root=body.get("model_root") or None, relative_path=body.get("relative_path") or None,
+            use_default_paths=optional_bool(body, "use_default_paths", default_paths))
 
     @staticmethod
     def _params(*, download_id: str | None, **fields: Any) -> DownloadParams:

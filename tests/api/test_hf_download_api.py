@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from support.downloads import stable
+from support.downloads import stable, wait_history
 from support.fake_hf import FakeHf, fake_hf, hf_client  # noqa: F401  (fixture)
 from support.snap import scrub
 
@@ -95,6 +95,20 @@ async def test_a_redirect_to_a_local_address_is_refused(lib_env, make_client, fa
     assert shaped(body, lib_env, fake_hf) == snapshot
     assert fake_hf.cdn_requests == []
     assert files_under(lib_env.loras) == []
+
+
+async def test_the_ui_download_route_takes_an_hf_url_and_answers_at_once(lib_env, make_client, fake_hf, monkeypatch):
+    blob = fake_hf.add("someone/queued", "queued.safetensors")
+    client = await hf_client(make_client, lib_env, fake_hf, monkeypatch)
+    response = await client.post("/api/lm/download-model", json={"hf_url": fake_hf.url(blob), "download_id": "ui-hf"})
+    assert response.status == 200
+    assert await response.json() == {"success": True, "download_id": "ui-hf"}
+    row = await wait_history(client, "ui-hf")
+    assert row["status"] == "completed" and row["model_name"] == "someone/queued/queued.safetensors"
+    assert (lib_env.loras / "queued.safetensors").read_bytes() == blob.data
+
+    bad = await client.post("/api/lm/download-model", json={"hf_url": "https://example.com/a/b/resolve/main/c.pt"})
+    assert bad.status == 400 and "Not a Hugging Face address" in (await bad.json())["error"]
 
 
 async def test_hf_shorthand_into_a_chosen_checkpoint_folder(lib_env, make_client, fake_hf, monkeypatch):
