@@ -197,10 +197,17 @@ async def test_save_metadata_updates_sidecar_and_listing(lib_client, snapshot):
 
 
 async def test_save_metadata_validation(lib_client):
+    from support.lifecycle_helpers import digests
+
     path = str(lib_client.env.loras / "chars" / "hero_copy.safetensors")
+    before = digests(lib_client.env.loras)
+    listed = (await (await lib_client.get("/api/lm/loras/list")).json())["items"]
     assert (await lib_client.post("/api/lm/loras/save-metadata", json={"file_path": path})).status == 400
     assert (await lib_client.post("/api/lm/loras/save-metadata", json={"notes": "x"})).status == 400
     assert (await lib_client.post("/api/lm/loras/save-metadata", data=b"nope")).status == 400
+    # No sidecar was written or created and the index answers exactly as before.
+    assert digests(lib_client.env.loras) == before
+    assert (await (await lib_client.get("/api/lm/loras/list")).json())["items"] == listed
 
 
 async def test_checkpoints_hash_lazily_until_asked(lib_env, make_client):
