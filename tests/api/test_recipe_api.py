@@ -13,6 +13,7 @@ from PIL import Image
 
 from support.library import lm_sidecar, write_lora
 from support.recipes import SHA_A, SHA_B, a1111_png, plain_png, write_recipe
+from support.lifecycle_helpers import digests
 from support.snap import scrub
 
 UUID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
@@ -280,6 +281,8 @@ async def test_syntax_for_lora_duplicates(rclient, snapshot):
 async def test_syntax_without_loras_is_400(rclient):
     resp = await rclient.put("/api/lm/recipe/r1/update", json={"loras": []})
     assert resp.status == 200
+    saved = json.loads((rclient.env.data_dir / "recipes" / "r1.recipe.json").read_text())
+    assert saved["loras"] == [] and saved["title"] == "Sunset portrait"  # the edit landed, the rest was kept
     status, body = await get(rclient, "/api/lm/recipe/r1/syntax")
     assert status == 400 and body["error"] == "No LoRAs found in this recipe"
 
@@ -381,9 +384,14 @@ async def test_download_missing(rclient, snapshot):
 
 
 async def test_foreign_origin_cannot_import(rclient):
+    recipes = rclient.env.data_dir / "recipes"
+    before = digests(recipes)
     resp = await rclient.get("/api/lm/recipes/import-from-url", params={"image_url": "https://civitai.com/images/1"},
                              headers={"Origin": "https://evil.example", "Sec-Fetch-Site": "cross-site"})
     assert resp.status == 403
+    assert digests(recipes) == before  # no recipe (nor image) was created
+    _, listed = await get(rclient, "/api/lm/recipes")
+    assert sorted(i["id"] for i in listed["items"]) == ["r1", "r2"]
 
 
 VIDEO = b"\x00\x00\x00\x18ftypmp42" + bytes(64)
@@ -425,6 +433,8 @@ async def test_search_works_while_the_index_is_building(rclient):
 async def test_small_errors(rclient):
     text_file = rclient.env.loras / "notes.txt"
     text_file.write_text("hello")
+    recipes = rclient.env.data_dir / "recipes"
+    before = digests(recipes)
     not_image = await rclient.post("/api/lm/recipes/analyze-local-image", json={"path": str(text_file)})
     no_path = await rclient.post("/api/lm/recipes/analyze-local-image", json={})
     no_hash = await rclient.get("/api/lm/recipes/for-lora")
@@ -433,6 +443,11 @@ async def test_small_errors(rclient):
     not_multipart = await rclient.post("/api/lm/recipes/analyze-image", data=b"raw", headers={"Content-Type": "text/plain"})
     assert [r.status for r in (not_image, no_path, no_hash, no_folder, empty, not_multipart)] == [
         400, 400, 400, 404, 400, 400]
+    # Nothing was imported or written, no import job was started and the analysed file is as it was.
+    assert digests(recipes) == before and text_file.read_text() == "hello"
+    assert not rclient.lm_context.jobs.list_jobs("recipes:bulk-import")
+    _, listed = await get(rclient, "/api/lm/recipes")
+    assert sorted(i["id"] for i in listed["items"]) == ["r1", "r2"]
 
 
 async def test_disk_full_on_save_is_507_and_leaves_nothing(rclient, monkeypatch):
@@ -473,6 +488,8 @@ async def test_unusable_recipes_folder_answers_503_and_the_rest_works(lib_env, m
     body = await resp.json()
     assert resp.status == 503 and body["success"] is False and "recipes folder cannot be used" in body["error"]
     assert (await client.get("/api/lm/loras/list")).status == 200
+    # The file in the folder's place is the user's: it was neither replaced nor written to.
+    assert blocker.is_file() and blocker.read_text() == "a file where the recipes folder should be"
 
 
 @pytest.mark.parametrize("params,expected", [
