@@ -14,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lora_manager.py.services.recipes.parsers.video_metadata import mp4_text
+from support.lifecycle_helpers import digests
 from support.recipe_images import analyze_upload, lightning_library_client, lightning_lora_prompt
 
 
@@ -71,8 +72,12 @@ async def test_a_video_reports_the_loras_of_its_workflow(vclient, writer, snapsh
 
 
 async def test_a_video_without_a_workflow_is_422(vclient):
+    recipes = vclient.env.data_dir / "recipes"
+    before = digests(recipes)
     status, body = await analyze(vclient, core_save_video({"title": "holiday"}), "plain.mp4")
     assert status == 422 and body["success"] is False
+    assert digests(recipes) == before  # analysing saves nothing: no recipe, no stray video
+    assert (await (await vclient.get("/api/lm/recipes")).json())["items"] == []
 
 
 @pytest.mark.parametrize("damage", ["truncated", "huge_size", "zero_size_child", "deep"])
