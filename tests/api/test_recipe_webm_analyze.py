@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from lora_manager.py.services.recipes.parsers import matroska_metadata as mkv
 from lora_manager.py.services.recipes.parsers.matroska_metadata import matroska_text
+from support.lifecycle_helpers import digests
 from support.recipe_images import analyze_upload, lightning_library_client, lightning_lora_prompt
 
 UNKNOWN_SIZE = b"\x01\xff\xff\xff\xff\xff\xff\xff"
@@ -143,8 +144,12 @@ def test_damaged_elements_never_raise(damage):
 
 async def test_a_truncated_webm_is_a_clear_422_not_a_crash(vclient):
     good = vhs_video_combine(lora_prompt())
+    recipes = vclient.env.data_dir / "recipes"
+    before = digests(recipes)
     status, body = await analyze(vclient, good[:40], "cut.webm")
     assert status == 422 and body["success"] is False and "metadata" in body["error"].lower()
+    assert digests(recipes) == before  # analysing saves nothing: no recipe, no stray video
+    assert (await (await vclient.get("/api/lm/recipes")).json())["items"] == []
 
 
 @settings(max_examples=200, deadline=None)
