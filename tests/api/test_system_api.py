@@ -8,6 +8,7 @@ from aiohttp import web
 
 from lora_manager.py.app import build_app
 from lora_manager.py.services.model_service_factory import ModelServiceFactory
+from support.library import write_lora
 from support.snap import scrub
 
 FOREIGN = {"Origin": "http://evil.example"}
@@ -136,20 +137,30 @@ async def test_cross_site_plain_read_is_allowed(client):
     {"Origin": "chrome-extension://abcdefghijklmnop"},
     {"Origin": "moz-extension://1234-5678"},
 ])
-async def test_allowed_callers_may_change_state(client, headers):
+async def test_allowed_callers_may_change_state(client, lib_env, headers):
+    write_lora(lib_env.loras, "arrived.safetensors")  # appears after the start: only the scan can find it
     resp = await client.get("/api/lm/loras/scan", headers=headers)
     assert resp.status == 200, await resp.text()
+    listed = await (await client.get("/api/lm/loras/list")).json()
+    assert [i["file_name"] for i in listed["items"]] == ["arrived"]  # the scan ran
 
 
-async def test_same_origin_page_may_post(client):
+async def test_same_origin_page_may_post(client, lib_env):
     origin = f"http://{client.server.host}:{client.server.port}"
     resp = await client.post("/api/lm/settings", json={"language": "ja"}, headers={"Origin": origin})
     assert resp.status == 200
+    assert json.loads(lib_env.settings_path.read_text())["language"] == "ja"
+    read_back = await (await client.get("/api/lm/settings")).json()
+    assert read_back["settings"]["language"] == "ja"
 
 
-async def test_opaque_origin_is_refused(client):
+async def test_opaque_origin_is_refused(client, lib_env):
+    before = lib_env.settings_path.read_bytes()
     resp = await client.post("/api/lm/settings", json={"language": "ja"}, headers={"Origin": "null"})
     assert resp.status == 403
+    assert lib_env.settings_path.read_bytes() == before
+    read_back = await (await client.get("/api/lm/settings")).json()
+    assert read_back["settings"].get("language") != "ja"
 
 
 async def test_extension_origin_gets_cors_and_preflight(client):
