@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from support.downloads import stable, wait_history
+from support.downloads import stable, wait_bytes, wait_history
 from support.fake_hf import FakeHf, fake_hf, hf_client  # noqa: F401  (fixture)
 from support.snap import scrub
 
@@ -109,6 +109,30 @@ async def test_the_ui_download_route_takes_an_hf_url_and_answers_at_once(lib_env
 
     bad = await client.post("/api/lm/download-model", json={"hf_url": "https://example.com/a/b/resolve/main/c.pt"})
     assert bad.status == 400 and "Not a Hugging Face address" in (await bad.json())["error"]
+
+
+async def test_a_server_restart_mid_download_resumes_from_the_part(lib_env, make_client, fake_hf, monkeypatch):
+    from lora_manager.py.services.downloads import manager
+
+    monkeypatch.setattr(manager, "CHUNK_SIZE", 512)  # received bytes reach the .part at once
+    blob = fake_hf.add("someone/long", "long.safetensors", n_bytes=60_000)
+    fake_hf.cdn_trickle = 2000
+    client = await hf_client(make_client, lib_env, fake_hf, monkeypatch)
+    response = await client.post("/api/lm/download-model", json={"hf_url": fake_hf.url(blob), "download_id": "hf-r"})
+    assert response.status == 200
+    await wait_bytes(client, "hf-r", minimum=4000)
+    await client.close()  # the server stops mid-download
+
+    target = lib_env.loras / "long.safetensors"
+    part = target.with_name(target.name + ".part")
+    kept = part.stat().st_size
+    assert kept >= 4000 and not target.exists()
+    fake_hf.cdn_trickle = None
+    again = await make_client(lib_env)  # a new server on the same data dir resumes the queued download
+    row = await wait_history(again, "hf-r")
+    assert row["status"] == "completed", row
+    assert target.read_bytes() == blob.data and not part.exists()
+    assert fake_hf.cdn_requests[-1].headers.get("Range") == f"bytes={kept}-"
 
 
 async def test_hf_shorthand_into_a_chosen_checkpoint_folder(lib_env, make_client, fake_hf, monkeypatch):

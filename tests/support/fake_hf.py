@@ -6,6 +6,7 @@ every request (method, path, headers), so tests can check where the token went.
 """
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import random
 import re
@@ -51,6 +52,7 @@ class FakeHf:
     hf_requests: list[Seen] = field(default_factory=list)
     cdn_requests: list[Seen] = field(default_factory=list)
     tree_status: dict[str, int] = field(default_factory=dict)  # repo -> the status its tree API answers
+    cdn_trickle: int | None = None  # the CDN sends this many bytes at a time, with a pause between (None: at once)
 
     def add(self, repo: str, path: str, *, n_bytes: int = 4096, seed: int = 3, revision: str = "main",
             **kwargs) -> HfBlob:
@@ -86,8 +88,19 @@ class FakeHf:
         self.cdn_requests.append(Seen(request.method, request.path, dict(request.headers)))
         for blob in self.blobs.values():
             if blob.sha256 == request.match_info["sha"]:
-                return _ranged(request, blob.served if blob.served is not None else blob.data, {})
+                answer = _ranged(request, blob.served if blob.served is not None else blob.data, {})
+                return answer if self.cdn_trickle is None else await self._trickle(request, answer)
         return web.Response(status=404)
+
+    async def _trickle(self, request: web.Request, answer: web.Response) -> web.StreamResponse:
+        body = bytes(answer.body)
+        stream = web.StreamResponse(status=answer.status, headers={**answer.headers,
+                                                                   "Content-Length": str(len(body))})
+        await stream.prepare(request)
+        for start in range(0, len(body), self.cdn_trickle or len(body)):
+            await stream.write(body[start:start + (self.cdn_trickle or len(body))])
+            await asyncio.sleep(0.01)
+        return stream
 
     async def _tree(self, request: web.Request) -> web.StreamResponse:
         """The tree API: every file of the repository at the revision (``tree_status`` overrides the answer)."""
