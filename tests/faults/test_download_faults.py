@@ -151,9 +151,19 @@ async def test_auth_required_download_sends_the_key(lib_env, make_client, fake_c
     client = await download_client(make_client, lib_env, fake_civitai, monkeypatch)
     denied = await _get(client, version, "key-1")
     assert denied.status == 401
-    await client.post("/api/lm/settings", json={"civitai_api_key": "secret-key"})
+    assert [p for p in lib_env.loras.rglob("*") if p.is_file()] == []  # no file, no .part, no sidecar
+    first = fake_civitai.requests_to("/api/download/")[-1]
+    assert "Authorization" not in first.headers and "token" not in first.query
+    saved = await client.post("/api/lm/settings", json={"civitai_api_key": "secret-key"})
+    assert saved.status == 200
+    assert json.loads(lib_env.settings_path.read_text())["civitai_api_key"] == "secret-key"
     allowed = await _get(client, version, "key-2")
     assert allowed.status == 200, await allowed.json()
+    # The saved key went with the download, and the file landed whole.
+    sent = fake_civitai.requests_to("/api/download/")[-1]
+    assert sent.headers.get("Authorization") == "Bearer secret-key" or sent.query.get("token") == "secret-key"
+    target = Path((await allowed.json())["file_path"])
+    assert target.read_bytes() == version.files[0].data
 
 
 async def test_broken_preview_does_not_fail_the_download(lib_env, make_client, fake_civitai, monkeypatch):
