@@ -57,3 +57,16 @@ async def test_bad_requests_leave_the_sidecar_alone(lib_env, make_client, lora, 
     assert body["success"] is False and body["error"]
     assert scrub(body, lib_env.tmp) == snapshot
     assert lora.with_name("pixel_style.metadata.json").read_bytes() == before
+
+
+async def test_a_sidecar_shared_by_two_model_files_is_not_written(lib_env, make_client, lora, snapshot):
+    twin = lora.with_suffix(".pt")
+    twin.write_bytes(b"a pickle stand-in")
+    client = await make_client(lib_env)
+    before = lora.with_name("pixel_style.metadata.json").read_bytes()
+    response = await client.post("/api/lm/set-hf-url", json={"file_path": lora.as_posix(),
+                                                             "hf_url": "https://huggingface.co/a/b"})
+    body = await response.json()
+    assert response.status == 409
+    assert scrub(body, lib_env.tmp) == snapshot
+    assert lora.with_name("pixel_style.metadata.json").read_bytes() == before
