@@ -81,6 +81,11 @@ async def test_missing_preview_is_skipped(civitai_env, fake_civitai, make_client
     resp = await client.post("/api/lm/loras/fetch-civitai", json={"file_path": str(path)})
     body = await resp.json()
     assert resp.status == 200 and body["preview_downloaded"] is False
+    # The preview was asked for (and was gone); the metadata was still saved, and no preview file was made.
+    assert fake_civitai.requests_to("/media/")
+    sidecar = read_sidecar_json(path)
+    assert sidecar["from_civitai"] is True and not sidecar.get("preview_url")
+    assert sorted(p.name for p in path.parent.iterdir()) == ["noimg.metadata.json", "noimg.safetensors"]
 
 
 async def test_malformed_answer_is_502(civitai_env, fake_civitai, make_client, http_clock, snapshot):  # noqa: F811
