@@ -15,6 +15,7 @@ from typing import Callable, Iterable
 import numpy as np
 
 from .records import ModelRecord
+from .vocabulary import Vocabulary
 
 NO_TAGS = "__no_tags__"
 SEARCH_FIELDS = ("default", "file", "name", "tags", "creator")
@@ -68,6 +69,7 @@ class ColumnIndex:
     def __post_init__(self) -> None:
         self._free: list[int] = []
         self._haystacks: dict[str, tuple[str, np.ndarray]] = {}
+        self._vocabulary: Vocabulary | None = None  # fuzzy search's words, until the next change
         self.base_codes, self.folder_codes, self.letter_codes, self.sub_codes = Codes(), Codes(), Codes(), Codes()
         self._allocate(self.capacity)
 
@@ -93,6 +95,7 @@ class ColumnIndex:
         items = list(records)
         n = len(items)
         self._haystacks = {}
+        self._vocabulary = None
         self.records = list(items)
         self.slot_of = {r.file_path: i for i, r in enumerate(items)}
         self._free = []
@@ -123,9 +126,12 @@ class ColumnIndex:
                 self.tag_slots.setdefault(tag, set()).add(slot)
 
     def put(self, record: ModelRecord) -> None:
-        """Add or replace the record of ``record.file_path`` in place: O(1) plus its tags."""
+        """Add or replace the record of ``record.file_path`` in place: O(1) plus its tags and words."""
         self._haystacks = {}
         slot = self.slot_of.get(record.file_path)
+        old = self.records[slot] if slot is not None else None
+        if old is not None and self._vocabulary is not None:
+            self._vocabulary.discard(slot, old.fuzzy_tokens())
         if slot is None:
             slot = self._free.pop() if self._free else len(self.records)
             self.slot_of[record.file_path] = slot
@@ -153,12 +159,17 @@ class ColumnIndex:
             self.texts[name][slot] = get(record)
         for tag in record.tags_lower:
             self.tag_slots.setdefault(tag, set()).add(slot)
+        if self._vocabulary is not None:
+            self._vocabulary.add(slot, record.fuzzy_tokens())
 
     def remove(self, path: str) -> None:
         slot = self.slot_of.pop(path, None)
         if slot is None:
             return
         self._haystacks = {}
+        old = self.records[slot]
+        if old is not None and self._vocabulary is not None:
+            self._vocabulary.discard(slot, old.fuzzy_tokens())
         self._unlink_tags(slot)
         self.records[slot] = None
         for texts in self.texts.values():
@@ -179,7 +190,7 @@ class ColumnIndex:
     # -- filters ---------------------------------------------------------------------------------
     def mask_of_slots(self, slots: Iterable[int]) -> np.ndarray:
         mask = np.zeros(self.capacity, dtype=bool)
-        picked = np.fromiter(slots, dtype=np.int64)
+        picked = slots if isinstance(slots, np.ndarray) else np.fromiter(slots, dtype=np.int64)
         if picked.size:
             mask[picked] = True
         return mask
@@ -231,6 +242,14 @@ class ColumnIndex:
         if not found:
             return np.zeros(0, dtype=np.int64)
         return found[0] if len(found) == 1 else np.concatenate(found)
+
+    def vocabulary(self) -> Vocabulary:
+        """The words of every file and display name with their slots (fuzzy search): built on first use, then
+        kept up to date by ``put`` and ``remove``."""
+        if self._vocabulary is None:
+            self._vocabulary = Vocabulary.of(
+                (slot, record.fuzzy_tokens()) for slot, record in enumerate(self.records) if record is not None)
+        return self._vocabulary
 
     def _haystack(self, name: str) -> tuple[str, np.ndarray]:
         built = self._haystacks.get(name)

@@ -259,8 +259,6 @@ class ModelProjection:
         self.columns = ColumnIndex()
         self._orders: dict[tuple[str, str], np.ndarray] = {}
         self._orders_version = -1
-        self._vocabulary: list[str] = []
-        self._vocabulary_version = -1
         self.replace_all(records)
 
     def replace_all(self, records: Iterable[ModelRecord]) -> None:
@@ -289,14 +287,6 @@ class ModelProjection:
                     paths.discard(record.file_path)
                     if not paths:
                         del table[key]
-
-    def fuzzy_vocabulary(self) -> list[str]:
-        """The distinct words of every file and display name (fuzzy search), once per version."""
-        if self._vocabulary_version != self.version:
-            self._vocabulary = list(dict.fromkeys(
-                token for record in self._by_path.values() for token in record.fuzzy_tokens()))
-            self._vocabulary_version = self.version
-        return self._vocabulary
 
     def by_sha256(self, sha256: str) -> list[ModelRecord]:
         return [self._by_path[p] for p in sorted(self._by_sha.get(sha256.lower(), ()))]

@@ -14,6 +14,7 @@ from rapidfuzz import fuzz, process
 
 from .columns import TEXT_OF, ColumnIndex
 from .records import ModelRecord
+from .vocabulary import FUZZY_CUTOFF, Vocabulary
 
 if TYPE_CHECKING:
     from .index import ModelProjection
@@ -125,51 +126,36 @@ def parse_sort(value: str | None) -> tuple[str, bool, str]:
     return field_name, descending, ""
 
 
-FUZZY_CUTOFF = 85  # similarity in percent (rapidfuzz's normalised Indel ratio, as difflib's ratio)
-
-
 def _similar(word: str, candidates: Iterable[str]) -> bool:
     """Any candidate of two or more characters with similarity >= ``FUZZY_CUTOFF``."""
     return process.extractOne(word, [c for c in candidates if len(c) >= 2], scorer=fuzz.ratio,
                               score_cutoff=FUZZY_CUTOFF) is not None
 
 
-def similar_words(word: str, vocabulary: list[str]) -> frozenset[str]:
-    """The words of the library's vocabulary close to ``word``: one pass in C over the distinct words,
-    instead of one comparison per record and word."""
-    return frozenset(choice for choice, _score, _i in process.extract(
-        word, vocabulary, scorer=fuzz.ratio, score_cutoff=FUZZY_CUTOFF, limit=None) if len(choice) >= 2)
-
-
-MAX_NEAR_WORDS = 200  # beyond this many close words, candidates are not narrowed by text search first
-
-
-def near_words(query: ListQuery, vocabulary: list[str]) -> dict[str, frozenset[str]] | None:
+def near_words(query: ListQuery, vocabulary: Vocabulary) -> dict[str, frozenset[str]] | None:
     """For a fuzzy search of the default fields: each query word's close words in the library."""
     needle = query.search.strip().casefold()
     if not needle or not _default_fields(query):
         return None
-    return {word: similar_words(word, vocabulary) for word in needle.split()}
+    return {word: vocabulary.similar(word) for word in needle.split()}
 
 
-def fuzzy_candidates(columns: ColumnIndex, close: dict[str, frozenset[str]]) -> np.ndarray | None:
-    """Slots that may match: for every word, its text or one of its close words occurs in a searched text (a
-    superset, found by the joined-text search; the predicate then decides). None when too broad to help."""
-    if any(len(near) > MAX_NEAR_WORDS for near in close.values()):
-        return None
+def fuzzy_mask(columns: ColumnIndex, close: dict[str, frozenset[str]]) -> np.ndarray:
+    """Exactly the slots ``fuzzy_predicate`` accepts on the default fields, without a Python pass per record:
+    for every word, the word occurs in the text or one of its close words is a whole word of it."""
+    vocabulary = columns.vocabulary()
     mask: np.ndarray | None = None
     for word, near in close.items():
-        slots = [columns.search_slots(text, ("default",), None) for text in (word, *sorted(near))]
-        mask = _and(mask, columns.mask_of_slots(np.concatenate(slots)))
-    return mask
+        slots = np.concatenate([columns.search_slots(word, ("default",), None), vocabulary.slots(near)])
+        mask = _and(mask, columns.mask_of_slots(slots))
+    return mask if mask is not None else np.zeros(columns.capacity, dtype=bool)
 
 
-def fuzzy_predicate(query: ListQuery, close: dict[str, frozenset[str]] | None = None
-                    ) -> Callable[[ModelRecord], bool] | None:
+def fuzzy_predicate(query: ListQuery) -> Callable[[ModelRecord], bool] | None:
     """Fuzzy search, record by record: each word is in a searched text, or close to one of its words.
 
-    With the file and display names searched (the default), ``close`` (each word's close words in the
-    library, see ``near_words``) turns "close to one of its words" into a set lookup."""
+    The default fields (file and display names) take the indexed path instead (``near_words`` and
+    ``fuzzy_mask``), which finds the same records; this one serves the other field choices."""
     needle = query.search.strip().casefold()
     if not needle:
         return None
@@ -183,11 +169,6 @@ def fuzzy_predicate(query: ListQuery, close: dict[str, frozenset[str]] | None = 
         texts = [get(record) for get in getters]
         for word in words:
             if any(word in text for text in texts):
-                continue
-            if close is not None:
-                near = close[word]
-                if not any(tok in near for tok in record.fuzzy_tokens()):
-                    return False
                 continue
             tokens = record.fuzzy_tokens() if default_fields else [
                 tok for text in texts for tok in text.replace("_", " ").replace("-", " ").split()]
@@ -287,13 +268,12 @@ def run_query(projection: "ModelProjection", query: ListQuery, *, cache: QueryCa
     fuzzy = None
     close = None
     if query.fuzzy and cached is None:
-        close = near_words(query, projection.fuzzy_vocabulary()) if _default_fields(query) else None
-        fuzzy = fuzzy_predicate(query, close)
+        close = near_words(query, columns.vocabulary()) if _default_fields(query) else None
+        fuzzy = None if close else fuzzy_predicate(query)
     if cached is None:
         mask = filter_mask(columns, query, any_excluded=projection.excluded > 0)
-        narrowed = fuzzy_candidates(columns, close) if close else None
-        if narrowed is not None:
-            mask = _and(mask, narrowed)
+        if close:
+            mask = _and(mask, fuzzy_mask(columns, close))
         if mask is None and fuzzy is None and query.sort_by in ("name", "date", "size"):
             base = projection.ordered(query.sort_by)
             total = len(base)

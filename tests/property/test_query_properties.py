@@ -249,7 +249,7 @@ def test_fuzzy_search_applies_after_the_other_filters():
     assert [r.file_name for r in favourites.items] == ["portrait_style", "portrit_detail"]
 
 
-fuzzy_names = st.text(alphabet="portaicyl_ -", min_size=1, max_size=12)
+fuzzy_names = st.text(alphabet="portaicyl_ -\u00a0\u2003\t", min_size=1, max_size=12)
 
 
 @settings(max_examples=150, deadline=None)
@@ -268,3 +268,44 @@ def test_fuzzy_search_through_the_vocabulary_agrees_with_record_by_record(names,
     found = {r.file_path for r in run_query(projection, query).items}
     reference = fuzzy_predicate(query)  # no vocabulary: the record-by-record comparison
     assert found == {r.file_path for r in recs if reference(r)}
+
+
+@settings(max_examples=100, deadline=None)
+@given(names=st.lists(fuzzy_names, min_size=1, max_size=20),
+       edits=st.lists(st.tuples(st.integers(0, 25), st.one_of(st.none(), fuzzy_names)), max_size=15),
+       needle=st.text(alphabet="portaicyl", min_size=1, max_size=9))
+def test_fuzzy_search_stays_exact_while_the_library_changes(names, edits, needle):
+    """The word table is built on the first fuzzy search and then kept up to date by every rename, new file and
+    removal: later searches still find exactly what the record-by-record comparison finds."""
+    from lora_manager.py.library.query import fuzzy_predicate
+
+    def record(i: int, name: str) -> ModelRecord:
+        return ModelRecord(file_path=f"/lib/{i}.safetensors", model_type="lora", root="/lib", folder="",
+                           file_name=name, extension=".safetensors", size=1, mtime_ns=i)
+
+    projection = ModelProjection([record(i, name) for i, name in enumerate(names)])
+    query = ListQuery(page_size=500, search=needle, fuzzy=True)
+    run_query(projection, query)  # builds the word table
+    for index, name in edits:
+        if name is None:
+            projection.remove(f"/lib/{index}.safetensors")
+        else:
+            projection.put(record(index, name))
+        reference = fuzzy_predicate(query)
+        found = {r.file_path for r in run_query(projection, query).items}
+        assert found == {r.file_path for r in projection.values() if reference(r)}
+
+
+@settings(max_examples=300, deadline=None)
+@given(words=st.lists(st.text(alphabet="abcde", min_size=1, max_size=14), max_size=40),
+       word=st.text(alphabet="abcde", min_size=1, max_size=14))
+def test_length_buckets_skip_only_words_that_cannot_reach_the_cutoff(words, word):
+    """Comparing only the length buckets within reach (and a set lookup where no edit fits) finds exactly
+    the words a comparison with every word finds."""
+    from rapidfuzz import fuzz
+
+    from lora_manager.py.library.vocabulary import FUZZY_CUTOFF, Vocabulary
+
+    vocabulary = Vocabulary.of((slot, [w]) for slot, w in enumerate(words))
+    expected = {w for w in words if len(w) >= 2 and fuzz.ratio(word, w) >= FUZZY_CUTOFF}
+    assert vocabulary.similar(word) == expected
