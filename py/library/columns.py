@@ -69,7 +69,7 @@ class ColumnIndex:
     def __post_init__(self) -> None:
         self._free: list[int] = []
         self._haystacks: dict[str, tuple[str, np.ndarray]] = {}
-        self._vocabulary: Vocabulary | None = None  # fuzzy search's words, until the next change
+        self._vocabulary: Vocabulary | None = None  # fuzzy search's words: built on first use, then kept
         self.base_codes, self.folder_codes, self.letter_codes, self.sub_codes = Codes(), Codes(), Codes(), Codes()
         self._allocate(self.capacity)
 
