@@ -4,7 +4,7 @@ from __future__ import annotations
 from hypothesis import given, settings, strategies as st
 
 from lora_manager.py.library.gguf import InvalidGGUF, parse_gguf_header
-from tests.support.gguf_files import gguf_bytes
+from support.gguf_files import gguf_bytes
 
 _names = st.text(min_size=1, max_size=20)
 _tensors = st.lists(st.tuples(_names, st.lists(st.integers(1, 4096), min_size=1, max_size=4).map(tuple),

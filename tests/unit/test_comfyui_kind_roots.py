@@ -5,7 +5,7 @@ import asyncio
 
 from lora_manager.py.comfyui_entry import comfyui_roots
 from lora_manager.py.library.kinds import KINDS, SERVED_KINDS, all_folders
-from tests.support.comfy_modules import comfy_modules
+from support.comfy_modules import comfy_modules
 
 
 def test_every_folder_name_feeds_its_kind(tmp_path):

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from lora_manager.py.library.gguf import InvalidGGUF, parse_gguf_header, read_gguf_header
-from tests.support.gguf_files import gguf_bytes, write_gguf
+from support.gguf_files import gguf_bytes, write_gguf
 
 FLUX_Q4 = [
     ("double_blocks.0.img_attn.qkv.weight", (3072, 9216), "Q4_K"),

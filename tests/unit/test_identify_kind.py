@@ -8,7 +8,7 @@ import pytest
 
 from lora_manager.py.library.identify_kind import identify_file
 from lora_manager.py.library.safetensors import write_safetensors_header
-from tests.support.gguf_files import write_gguf
+from support.gguf_files import write_gguf
 
 CASES = [
     ("vae", "sdxl_vae.safetensors", {"decoder.conv_in.weight": ("F16", [512, 4, 3, 3])}, "SDXL VAE", "SDXL 1.0"),
