@@ -11,7 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from support.fake_civitai import fake_civitai  # noqa: F401 - fixture
 from support.library import lm_sidecar, write_lora
+from support.lifecycle_helpers import digests
+from support.metadata_helpers import civitai_env  # noqa: F401 - fixture
 from support.snap import scrub
 
 
@@ -191,10 +194,13 @@ async def test_json_nested_beyond_the_limit_is_400(one_model, snapshot):
 
 async def test_oversized_json_body_is_413_before_it_is_read(one_model):
     body = b'{"file_path": "' + b"x" * (9 * 1024 * 1024) + b'"}'
+    before = digests(one_model.env.loras)
+    item = await listed(one_model, one_model.model)
     resp = await one_model.post("/api/lm/loras/save-metadata", data=body,
                                 headers={"Content-Type": "application/json"})
     answer = await resp.json()
     assert resp.status == 413 and answer["success"] is False
+    assert digests(one_model.env.loras) == before and await listed(one_model, one_model.model) == item
 
 
 async def test_sidecar_with_huge_numbers_never_empties_the_library(lib_env, make_client):
@@ -256,7 +262,11 @@ async def test_a_compressed_body_is_capped_while_it_inflates(one_model):
 @pytest.mark.parametrize("path", ["/api/lm/model-versions-status?modelId=0", "/api/lm/check-model-exists?modelId=-3",
                                   "/api/lm/model-version-download-status?modelVersionId=0",
                                   "/api/lm/delete-model-version?modelVersionId=0"])
-async def test_ids_below_one_are_400_before_any_remote_call(one_model, path):
+async def test_ids_below_one_are_400_before_any_remote_call(civitai_env, fake_civitai, one_model,  # noqa: F811
+                                                            path):
+    before = digests(civitai_env.loras)
     resp = await one_model.get(path)
     answer = await resp.json()
     assert resp.status in (400, 405) and answer["success"] is False, answer
+    assert fake_civitai.requests == []  # Civitai (here the fake the app points at) was never asked
+    assert digests(civitai_env.loras) == before  # nothing deleted or rewritten
