@@ -3,7 +3,6 @@ came from in its sidecar (``hf_url``); ``GET /api/lm/hf-repo-files`` lists a rep
 Downloads from HF are ``download-hf-model`` (download_routes). Handlers parse, call a service, shape JSON."""
 from __future__ import annotations
 
-import errno
 import os
 from typing import TYPE_CHECKING
 
@@ -13,10 +12,11 @@ from ..library.artifacts import ALL_MODEL_EXTENSIONS
 from ..library.paths import PathNotAllowed
 from ..library.records import ModelRecord
 from ..services.downloads import huggingface
-from ..services.model_service import MetadataWriteError, ModelNotFound, ModelService, SharedSidecar, SidecarChange
+from ..services.model_service import ModelNotFound, ModelService, SidecarChange
 from ..services.remote.clients import remote_clients
 from ..services.remote.errors import ErrorKind, RemoteError
 from .http import ApiError, json_ok, read_json_object, require_str
+from .model_routes import run_edit
 
 if TYPE_CHECKING:
     from ..app import AppContext
@@ -50,15 +50,7 @@ class HfRoutes:
         except huggingface.HfUrlError as exc:
             raise ApiError(str(exc)) from None
         service, record = self._owner(file_path)
-        try:
-            await service.edit(record.file_path, SidecarChange({"hf_url": hf_url}))
-        except SharedSidecar as exc:
-            raise ApiError(exc.message, 409) from None
-        except ModelNotFound as exc:
-            raise ApiError(str(exc), 404) from None
-        except MetadataWriteError as exc:
-            status = {errno.ENOSPC: 507, errno.EACCES: 403, errno.EPERM: 403, errno.EROFS: 403}.get(exc.errno, 500)
-            raise ApiError(exc.strerror or str(exc), status) from None
+        await run_edit(service.edit(record.file_path, SidecarChange({"hf_url": hf_url})))
         return json_ok({"success": True, "message": f"hf_url set to {hf_url}", "hf_url": hf_url})
 
 

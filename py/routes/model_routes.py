@@ -5,7 +5,7 @@ import asyncio
 import errno
 import json
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Awaitable, TypeVar
 
 from aiohttp import web
 from multidict import MultiMapping
@@ -35,6 +35,24 @@ SINGULAR = {"lora": "Lora", "checkpoint": "Checkpoint", "embedding": "Embedding"
 MAX_NAMES = 1000
 MAX_SELECT = 10_000  # file paths one "select all matching" answers (a bulk request takes as many)
 SFW_BELOW = 4  # Civitai's R flag: with show_only_sfw, lists keep previews rated PG-13 or lower (or unrated)
+
+
+T = TypeVar("T")
+_WRITE_STATUS = {errno.ENOSPC: 507, errno.EACCES: 403, errno.EPERM: 403, errno.EROFS: 403}
+
+
+async def run_edit(work: Awaitable[T]) -> T:
+    """A model edit (``ModelService.edit`` and its callers) with its refusals as the user's 4xx/5xx answers."""
+    try:
+        return await work
+    except InvalidEdit as exc:
+        raise ApiError(str(exc)) from None
+    except SharedSidecar as exc:
+        raise ApiError(exc.message, 409) from None
+    except ModelNotFound as exc:
+        raise ApiError(str(exc), 404) from None
+    except MetadataWriteError as exc:
+        raise ApiError(exc.strerror or str(exc), _WRITE_STATUS.get(exc.errno, 500)) from None
 
 
 def _split_many(query: MultiMapping[str], *names: str) -> tuple[str, ...]:
@@ -471,17 +489,7 @@ class ModelRoutes:
         updates = {k: v for k, v in body.items() if k != "file_path"}
         if not updates:
             raise ApiError("Nothing to save: send the fields to change beside file_path")
-        try:
-            result = await self.service.save_metadata(record, updates)
-        except InvalidEdit as exc:
-            raise ApiError(str(exc)) from None
-        except SharedSidecar as exc:
-            raise ApiError(exc.message, 409) from None
-        except ModelNotFound as exc:
-            raise ApiError(str(exc), 404) from None
-        except MetadataWriteError as exc:
-            status = {errno.ENOSPC: 507, errno.EACCES: 403, errno.EPERM: 403, errno.EROFS: 403}.get(exc.errno, 500)
-            raise ApiError(exc.strerror or str(exc), status) from None
+        result = await run_edit(self.service.save_metadata(record, updates))
         item = result.record.to_list_item()
         return json_ok({"success": True, "auto_tags": item["auto_tags"], "model": item, **result.notice()})
 
