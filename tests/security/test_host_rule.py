@@ -2,6 +2,7 @@
 run the Origin and Host verdict before the upgrade. Real sockets throughout (the test client is real TCP)."""
 from __future__ import annotations
 
+import json
 import socket
 
 import aiohttp
@@ -59,7 +60,11 @@ async def test_allowed_hosts_setting(lib_env, make_client):
         resp = await client.get("/api/lm/loras/list", headers={"Host": host})
         assert resp.status == status, host
     # a change through the API applies at once
-    await client.post("/api/lm/settings", json={"allowed_hosts": ["other.lan"]})
+    saved = await client.post("/api/lm/settings", json={"allowed_hosts": ["other.lan"]})
+    assert saved.status == 200, await saved.json()
+    assert json.loads(lib_env.settings_path.read_text())["allowed_hosts"] == ["other.lan"]  # and it is kept
+    read_back = await (await client.get("/api/lm/settings")).json()
+    assert read_back["settings"]["allowed_hosts"] == ["other.lan"]
     assert (await client.get("/api/lm/loras/list", headers={"Host": "other.lan"})).status == 200
     assert (await client.get("/api/lm/loras/list", headers={"Host": "my-nas.lan"})).status == 403
 
