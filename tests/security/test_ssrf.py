@@ -108,8 +108,11 @@ async def test_replace_preview_refuses_every_spelling_of_an_internal_address(lib
 
 @pytest.mark.parametrize("url", ["file:///etc/passwd", "ftp://example.com/x.png", "gopher://127.0.0.1:70/"])
 async def test_replace_preview_refuses_other_schemes(lib_client, url):
+    preview = lib_client.env.loras / "hero.png"
+    before = preview.read_bytes()
     status, body = await replace_preview(lib_client, url)
     assert status == 400 and "http" in body["error"]
+    assert preview.read_bytes() == before and not (lib_client.env.loras / "hero.webp").exists()  # preview kept
 
 
 async def test_every_redirect_hop_is_checked(lib_client, target, redirector):
