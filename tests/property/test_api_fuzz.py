@@ -80,6 +80,7 @@ class FuzzApp(dict):
 async def fuzz_app(lib_env, make_client, monkeypatch, tmp_path: Path) -> dict[str, Any]:
     """The real app on a small library, with a sentinel folder next to it that no request may touch."""
     monkeypatch.setenv("LORA_MANAGER_CIVITAI_BASE_URL", CLOSED_CIVITAI)
+    monkeypatch.setenv("LORA_MANAGER_HF_BASE_URL", CLOSED_CIVITAI)  # a fuzzed repo + filename never reaches HF
     write_lora(lib_env.loras, "alpha.safetensors", sidecar=lm_sidecar("alpha"), preview=".preview.png")
     write_lora(lib_env.loras, "x/beta.safetensors", family="sdxl")
     write_lora(lib_env.checkpoints, "gamma.safetensors", family="sdxl")
