@@ -29,16 +29,16 @@ export async function mountKindSwitcher(container, current) {
     container.hidden = true;
     return [];
   }
-  addFallbackStrings({
-    nav: Object.fromEntries(kinds.filter((k) => !CORE_PAGES[k.name]).map((k) => [k.name, k.label])),
-    kinds: { label: "Model kinds" },
-  });
+  // a kind no locale names yet shows the server's label; the model page of a kind is titled nav.<kind>
+  addFallbackStrings({ manager: { kinds: Object.fromEntries(kinds.map((k) => [k.name, k.label])) } });
+  addFallbackStrings({ nav: Object.fromEntries(kinds.filter((k) => !CORE_PAGES[k.name])
+    .map((k) => [k.name, t(`manager.kinds.${k.name}`)])) });
   const shown = kinds.filter((k) => k.count > 0 && kindHref(k));
   container.hidden = !shown.some((k) => !CORE_PAGES[k.name]);
-  container.setAttribute("aria-label", t("kinds.label"));
+  container.setAttribute("aria-label", t("manager.kinds.label"));
   container.replaceChildren(...shown.map((kind) => {
     const href = kindHref(kind);
-    const key = CORE_PAGES[kind.name] ? `nav${CORE_PAGES[kind.name].replace("/", ".")}` : `nav.${kind.name}`;
+    const key = CORE_PAGES[kind.name] ? `nav${CORE_PAGES[kind.name].replace("/", ".")}` : `manager.kinds.${kind.name}`;
     const link = h("a", { href, dataset: { kind: kind.name } }, t(key), " ",
       h("span", { class: "kind-count", text: String(kind.count) }));
     if (href === current) link.setAttribute("aria-current", "page");
