@@ -363,7 +363,7 @@ async def test_bulk_delete_reports_vanished_models_per_item(ctx):
 async def test_unknown_type_and_not_ready(ctx):
     service = lifecycle(ctx)
     with pytest.raises(LifecycleError) as caught:
-        service.model_service("vae")
+        service.model_service("hypernetwork")
     assert caught.value.status == 404
     ctx.service("lora").ready.clear()
     with pytest.raises(LifecycleError) as caught:
