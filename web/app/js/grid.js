@@ -13,7 +13,7 @@ export class VirtualGrid {
   /** ``source`` is a ModelSource; ``onOpen(item, index)`` opens details. ``renderCard(item, index)`` and
    * ``itemKey(item)`` let another page (recipes) draw its own cards in the same grid; ``emptyText`` is shown
    * when the listing is empty. */
-  constructor({ scroller, source, selection, onOpen, onMenu, label, renderCard, itemKey, emptyText }) {
+  constructor({ scroller, source, selection, onOpen, onMenu, onSelectAll, label, renderCard, itemKey, emptyText }) {
     this.scroller = scroller;
     this.renderCard = renderCard || ((item, index) => this.card(item, index));
     this.itemKey = itemKey || ((item) => `${item.file_path}|${item.modified}|${item.model_name}|${item.favorite}|${item.preview_url}|${item.preview_nsfw_level}|${item.exclude}`);
@@ -22,6 +22,7 @@ export class VirtualGrid {
     this.selection = selection;
     this.onOpen = onOpen;
     this.onMenu = onMenu || null; // (item, index, {x, y, card}): the card's context menu
+    this.onSelectAll = onSelectAll || null; // Ctrl+A: the page may select its whole filter, not only the loaded cards
     this.spacer = h("div", { class: "grid-spacer" });
     this.grid = h("div", {
       class: "models-grid", role: "listbox", "aria-multiselectable": "true", "aria-label": label || "",
@@ -235,7 +236,8 @@ export class VirtualGrid {
       return;
     } else if (event.key === "a" && (event.ctrlKey || event.metaKey)) {
       event.preventDefault();
-      this.selection.addAll(this.visibleItems());
+      if (this.onSelectAll) this.onSelectAll();
+      else this.selection.addAll(this.visibleItems());
       return;
     } else if (event.key === "Escape" && this.selection.size) {
       this.selection.clear();

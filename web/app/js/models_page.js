@@ -87,6 +87,7 @@ export function mountModelsPage(root, pageType) {
   const dupes = mountDuplicatesView(dupesPanel, { base, onOpen: (item) => open(item), onChanged: () => refreshInPlace() });
 
   const grid = new VirtualGrid({ scroller, source, selection, label: t(`nav.${pageType}`), onOpen: (item) => open(item),
+    onSelectAll: () => (selectAll.hidden ? selection.addAll(grid.visibleItems()) : selectAll.click()),
     onMenu: (item, index, { x, y, card }) => openModelMenu({ pageType, item, x, y, returnTo: card,
       onOpen: (it) => open(it), onChanged: () => refreshInPlace() }) });
 
