@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from ..app import AppContext
 
 CIVITAI_WEB = "https://civitai.com"
-SINGULAR = {"lora": "Lora", "checkpoint": "Checkpoint", "embedding": "Embedding"}
+SINGULAR = {"lora": "Lora", "checkpoint": "Checkpoint", "embedding": "Embedding"}  # the other kinds: "Model"
 MAX_NAMES = 1000
 MAX_SELECT = 10_000  # file paths one "select all matching" answers (a bulk request takes as many)
 SFW_BELOW = 4  # Civitai's R flag: with show_only_sfw, lists keep previews rated PG-13 or lower (or unrated)
@@ -164,7 +164,7 @@ class ModelRoutes:
             raise ApiError("Missing required parameter: file_path or name")
         record = self._named(query.get("name"))
         if record is None:
-            raise ApiError(f"{SINGULAR[self.model_type]} not found: {query.get('name', '').strip()}", 404)
+            raise ApiError(f"{SINGULAR.get(self.model_type, 'Model')} not found: {query.get('name', '').strip()}", 404)
         return record
 
     def route_table(self) -> list[web.AbstractRouteDef]:
@@ -385,7 +385,7 @@ class ModelRoutes:
         """The list item of the model a widget names, with ``size`` (the anchor's cache-entry field)."""
         record = self._named(request.match_info.get("name"))
         if record is None:
-            raise ApiError(f"{SINGULAR[self.model_type]} not found", 404)
+            raise ApiError(f"{SINGULAR.get(self.model_type, 'Model')} not found", 404)
         return json_ok({**record.to_list_item(), "size": record.size})
 
     async def model_description(self, request: web.Request) -> web.Response:

@@ -147,3 +147,10 @@ async def test_a_truncated_gguf_and_a_corrupt_sidecar_are_clear_and_nothing_is_l
     assert vae["sdxl_vae"]["architecture"] == "SDXL VAE"
     aside = [p for p in roots["vae"].iterdir() if p.name.startswith("sdxl_vae.metadata.json") and p != sidecar]
     assert aside and aside[0].read_text(encoding="utf-8") == "{not json"  # set aside, never overwritten
+
+
+async def test_an_unknown_name_of_a_new_kind_is_a_clear_404(kinds_client):
+    for kind in ("controlnet", "vae"):
+        response = await kinds_client.get(f"/api/lm/{kind}/info/0")
+        assert response.status == 404
+        assert await response.json() == {"success": False, "error": "Model not found"}
