@@ -13,7 +13,7 @@ export class VirtualGrid {
   /** ``source`` is a ModelSource; ``onOpen(item, index)`` opens details. ``renderCard(item, index)`` and
    * ``itemKey(item)`` let another page (recipes) draw its own cards in the same grid; ``emptyText`` is shown
    * when the listing is empty. */
-  constructor({ scroller, source, selection, onOpen, onMenu, onSelectAll, label, renderCard, itemKey, emptyText }) {
+  constructor({ scroller, source, selection, onOpen, onMenu, onSelectAll, onRangeGap, label, renderCard, itemKey, emptyText }) {
     this.scroller = scroller;
     this.renderCard = renderCard || ((item, index) => this.card(item, index));
     this.itemKey = itemKey || ((item) => `${item.file_path}|${item.modified}|${item.model_name}|${item.favorite}|${item.preview_url}|${item.preview_nsfw_level}|${item.exclude}`);
@@ -23,6 +23,7 @@ export class VirtualGrid {
     this.onOpen = onOpen;
     this.onMenu = onMenu || null; // (item, index, {x, y, card}): the card's context menu
     this.onSelectAll = onSelectAll || null; // Ctrl+A: the page may select its whole filter, not only the loaded cards
+    this.onRangeGap = onRangeGap || null; // ({low, high}): a Shift range ran over cards that are not loaded
     this.spacer = h("div", { class: "grid-spacer" });
     this.grid = h("div", {
       class: "models-grid", role: "listbox", "aria-multiselectable": "true", "aria-label": label || "",
@@ -177,13 +178,18 @@ export class VirtualGrid {
       return;
     }
     if (event.shiftKey) {
-      this.selection.extendTo(index, (i) => this.source.item(i));
+      this.extendSelection(index);
     } else if (event.ctrlKey || event.metaKey || event.target.closest("[data-action='select']") || this.selection.size) {
       this.selection.toggle(item, index);
     } else {
       this.selection.anchor = index;
       this.onOpen(item, index);
     }
+  }
+
+  extendSelection(index) {
+    const gap = this.selection.extendTo(index, (i) => this.source.item(i));
+    if (gap && this.onRangeGap) this.onRangeGap(gap);
   }
 
   onContextMenu(event) {
@@ -231,7 +237,7 @@ export class VirtualGrid {
       const item = this.source.item(index);
       if (!item) return;
       if (event.ctrlKey || event.metaKey) this.selection.toggle(item, index);
-      else if (event.shiftKey) this.selection.extendTo(index, (i) => this.source.item(i));
+      else if (event.shiftKey) this.extendSelection(index);
       else this.onOpen(item, index);
       return;
     } else if (event.key === "a" && (event.ctrlKey || event.metaKey)) {

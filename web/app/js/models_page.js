@@ -9,7 +9,7 @@ import { openDetails } from "./details.js";
 import { mountDuplicatesView } from "./duplicates_view.js";
 import { closeModelMenu, moveDialog, openModelMenu, textDialog, undoDelete as undoBatch } from "./model_actions.js";
 import { ModelSource } from "./model_source.js";
-import { selectAllMatching } from "./select_matching.js";
+import { selectAllMatching, selectRange } from "./select_matching.js";
 import { Selection } from "./selection.js";
 import { toast, toastError } from "./toast.js";
 
@@ -88,6 +88,8 @@ export function mountModelsPage(root, pageType) {
 
   const grid = new VirtualGrid({ scroller, source, selection, label: t(`nav.${pageType}`), onOpen: (item) => open(item),
     onSelectAll: () => (selectAll.hidden ? selection.addAll(grid.visibleItems()) : selectAll.click()),
+    onRangeGap: (range) => view === "library" && selectRange(`${base}/file-paths`, params(), range, selection, source)
+      .catch((err) => toastError(err.message)),
     onMenu: (item, index, { x, y, card }) => openModelMenu({ pageType, item, x, y, returnTo: card,
       onOpen: (it) => open(it), onChanged: () => refreshInPlace() }) });
 

@@ -10,14 +10,26 @@ function stub(path) {
   return { file_path: path, file_name: file.replace(/\.[^.]+$/, ""), tags: [] };
 }
 
+function addPaths(paths, selection, source) {
+  const loaded = new Map();
+  for (const page of source.pages.values()) for (const item of page) loaded.set(item.file_path, item);
+  selection.addAll(paths.map((path) => loaded.get(path) || stub(path)));
+}
+
 /** Fetch the filter's paths and add them to ``selection``; loaded list items are kept as they are. */
 export async function selectAllMatching(url, params, selection, source) {
   const body = await api(url, { query: params });
-  const loaded = new Map();
-  for (const page of source.pages.values()) for (const item of page) loaded.set(item.file_path, item);
-  selection.addAll((body.file_paths || []).map((path) => loaded.get(path) || stub(path)));
+  addPaths(body.file_paths || [], selection, source);
   if (body.truncated) {
     toast(t("manager.toolbar.select_truncated", { count: body.file_paths.length, total: body.total }), { kind: "error" });
   }
   return body;
+}
+
+/** A Shift range over cards that were never loaded: the filter's paths from ``low`` to ``high`` (list order). */
+export async function selectRange(url, params, { low, high }, selection, source) {
+  const query = new URLSearchParams(params);
+  query.set("limit", String(high + 1));
+  const body = await api(url, { query });
+  addPaths((body.file_paths || []).slice(low, high + 1), selection, source);
 }

@@ -30,15 +30,19 @@ export class Selection {
     this.emit();
   }
 
-  /** Add every loaded item between the anchor and ``index`` (inclusive). */
+  /** Add every loaded item between the anchor and ``index`` (inclusive). Returns the range {low, high} when
+   * some of it is not loaded (the page may fetch the rest), else null. */
   extendTo(index, itemAt) {
     const from = this.anchor ?? index;
     const [low, high] = from <= index ? [from, index] : [index, from];
+    let missing = 0;
     for (let i = low; i <= high; i += 1) {
       const item = itemAt(i);
       if (item) this.items.set(item.file_path, item);
+      else missing += 1;
     }
     this.emit();
+    return missing ? { low, high } : null;
   }
 
   addAll(items) {
