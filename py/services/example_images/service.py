@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, AsyncIterator, Iterable, Mapping
 
+from ...library.kinds import CORE_KINDS
 from ...library.media import sniff_media
 from ...library.paths import PathNotAllowed
 from ...library.sidecar import SidecarError, read_sidecar, sidecar_path_for
@@ -139,9 +140,14 @@ class ExampleImagesService:
         return await asyncio.to_thread(scan)
 
     # -- bulk run --------------------------------------------------------------------------------
+    def default_types(self) -> list[str]:
+        """The kinds a run covers when the client names none: the ones the route accepts by name (LoRAs,
+        checkpoints, embeddings); example images of VAEs, ControlNets... are not fetched yet."""
+        return [t for t in self.context.services if t in CORE_KINDS]
+
     def resolve_targets(self, model_types: Iterable[str] | None, file_paths: Iterable[str] | None) -> list[ModelTarget]:
         """The models a run covers: every model of the types, or the given files (confined to their roots)."""
-        types = list(dict.fromkeys(model_types)) if model_types is not None else list(self.context.services)
+        types = list(dict.fromkeys(model_types)) if model_types is not None else self.default_types()
         services = []
         for model_type in types:
             service = self.context.services.get(model_type)
@@ -187,7 +193,7 @@ class ExampleImagesService:
         targets = self.resolve_targets(model_types, file_paths)
         progress = ExampleProgress(total=len(targets), optimize=optimize,
                                    model_types=sorted({t.model_type for t in targets}) if file_paths is not None
-                                   else list(dict.fromkeys(model_types or self.context.services)))
+                                   else list(dict.fromkeys(model_types or self.default_types())))
         try:
             job = self.context.jobs.start(KIND, lambda ctx: self._run_bulk(ctx, targets, progress, optimize),
                                           title="Download example images", exclusive=True)
