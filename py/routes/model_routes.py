@@ -23,8 +23,8 @@ from ..services.model_lookup import (BadName, clean_name, excluded_page, find_by
                                      folder_tree)
 from ..services.model_service import PAGE_TYPES, MetadataWriteError, ModelNotFound, ModelService, SharedSidecar
 from ..services.trigger_push import BadTargets, parse_targets, send_trigger_words
-from .http import (ApiError, json_ok, optional_bool, optional_int, read_json_object, require_component, require_str,
-                   serves_while_loading, state_changing)
+from .http import (ApiError, json_ok, json_text, optional_bool, optional_int, read_json_object, require_component,
+                   require_str, serves_while_loading, state_changing)
 from .middleware import wait_while_loading
 
 if TYPE_CHECKING:
@@ -218,15 +218,13 @@ class ModelRoutes:
         if result is None:
             await wait_while_loading(service.ready)
             result = service.list_models(query)
-        usage = query.sort_by == "usage"
-        return json_ok({
-            "items": [r.to_list_item(include_usage=usage) for r in result.items],
+        return json_text(service.list_json.page(result.items, {
             "total": result.total,
             "page": result.page,
             "page_size": result.page_size,
             "total_pages": result.total_pages,
             "scan_in_progress": service.scanning,
-        })
+        }, include_usage=query.sort_by == "usage"))
 
     async def file_paths(self, request: web.Request) -> web.Response:
         """The file paths of every model the list filters (same parameters as ``list``) match, in list order, at

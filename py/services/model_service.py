@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, Iterable
 from ..library.gc_tuning import FREEZE_MIN_OBJECTS, bulk_allocation, freeze_long_lived, freeze_without_collecting
 from ..library.hashing import hash_files
 from ..library.index import ModelIndex
+from ..library.list_json import ListItemJson
 from ..library.ingest import IngestResult, safe_ingest, sidecar_of_record
 from ..library.paths import PathNotAllowed, confine, to_api_path
 from ..library.query import (ListQuery, QueryCache, QueryResult, count_values, is_unfiltered, page_bounds,
@@ -94,6 +95,7 @@ class ModelService:
         self._loading: asyncio.Task[Any] | None = None
         self._watcher: asyncio.Task[Any] | None = None
         self._query_cache = QueryCache()
+        self.list_json = ListItemJson()  # list items as JSON text, reused across pages and requests
         self._derived: dict[str, tuple[Any, Any]] = {}
         self._disk_folders: frozenset[str] | None = None  # empty folders too; walked after scans and moves
         self._disk_walks = 0
