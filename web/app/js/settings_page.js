@@ -147,7 +147,9 @@ export function mountSettingsPage(root, { onLanguage } = {}) {
       status.className = "form-status";
       status.textContent = t("manager.details.saving");
       const libraries = JSON.parse(JSON.stringify(settings.libraries));
-      libraries[settings.active_library] = { ...(libraries[settings.active_library] || {}), roots: draftRoots,
+      const current = libraries[settings.active_library] || {};
+      // the roots of kinds this page does not edit (VAEs, ControlNets...) are sent back as they are
+      libraries[settings.active_library] = { ...current, roots: { ...(current.roots || {}), ...draftRoots },
         ...draftDefaults };
       const changes = {
         libraries,
