@@ -28,7 +28,7 @@ from .stats import LibraryStats, library_stats
 
 logger = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 4  # == len(MIGRATIONS)
+SCHEMA_VERSION = 5  # == len(MIGRATIONS)
 _FIELD_TYPES = {f.name: f.type for f in fields(ModelRecord)}
 _LIST_FIELDS = frozenset({"tags", "trigger_words"})
 _BOOL_FIELDS = frozenset(n for n, t in _FIELD_TYPES.items() if t in ("bool", bool))
@@ -54,7 +54,7 @@ def _column_sql(name: str) -> str:
     return f"{name} TEXT"
 
 
-_ADDED_LATER = ("network_type", "file_format", "precision")  # stored fields that a later migration adds as columns
+_ADDED_LATER = ("network_type", "file_format", "precision", "hf_url")  # stored fields that a later migration adds as columns
 _V1_FIELDS = tuple(n for n in STORED_FIELDS if n not in _ADDED_LATER)
 
 MIGRATIONS: list[str] = [
@@ -73,6 +73,8 @@ MIGRATIONS: list[str] = [
     # 4: the storage format and precision of the kinds beyond lora/checkpoint/embedding, for their listings.
     "ALTER TABLE models ADD COLUMN file_format TEXT NOT NULL DEFAULT '';\n"
     "ALTER TABLE models ADD COLUMN precision TEXT NOT NULL DEFAULT '';",
+    # 5: the Hugging Face repository of a file, for its list item (sidecar ``hf_url``).
+    "ALTER TABLE models ADD COLUMN hf_url TEXT NOT NULL DEFAULT '';",
 ]
 
 

@@ -275,6 +275,7 @@ def ingest_file(stat: FileStat, model_type: str, previous: ModelRecord | None = 
         network_type=identity.network_type,
         file_format=kind_report.get("format", ""),
         precision=kind_report.get("precision", ""),
+        hf_url=sidecar.hf_url,
         usage_count=previous.usage_count if previous else 0,
         update_available=previous.update_available if previous else False,
     )

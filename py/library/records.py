@@ -107,6 +107,7 @@ class ModelRecord:
     # Kinds beyond lora/checkpoint/embedding (py/library/identify_kind.py): how the file is stored, for the listing.
     file_format: str = ""  # safetensors | gguf | pytorch-zip | pickle | unknown
     precision: str = ""  # the dominant tensor dtype, or the GGUF quantisation
+    hf_url: str = ""  # the Hugging Face repository the file came from (sidecar ``hf_url``)
     usage_count: int = 0
     update_available: bool = field(default=False, compare=False)  # set from the update checks, never stored
     # Derived at ingest (never stored): query keys
@@ -228,7 +229,7 @@ class ModelRecord:
             "civitai": self.civitai_summary(),
             "auto_tags": auto_tags(self),
             "version_count": None,
-            "hf_url": "",
+            "hf_url": self.hf_url,
             "hash_status": self.hash_status,
             "status": self.status,
             "status_reason": self.status_reason,

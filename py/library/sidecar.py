@@ -148,6 +148,7 @@ class SidecarRecord:
     size: int | None = None
     modified: float | None = None
     last_checked_at: float | None = None
+    hf_url: str = ""  # the Hugging Face repository a file came from (ComfyUI-Lora-Manager's key)
 
     @classmethod
     def from_dict(cls, raw: Any) -> "SidecarRecord":
@@ -189,7 +190,18 @@ class SidecarRecord:
             size=_as_int(raw.get("size")),
             modified=_as_float(raw.get("modified")),
             last_checked_at=_as_float(raw.get("last_checked_at")),
+            hf_url=_as_hf_url(raw.get("hf_url")),
         )
+
+
+MAX_HF_URL = 2048
+
+
+def _as_hf_url(value: Any) -> str:
+    """An http(s) address of sane length, else nothing: the list shows it as a link."""
+    if not isinstance(value, str) or len(value) > MAX_HF_URL:
+        return ""
+    return value if value.startswith(("https://", "http://")) else ""
 
 
 def _as_str(value: Any) -> str | None:

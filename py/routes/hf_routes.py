@@ -50,7 +50,7 @@ class HfRoutes:
         except huggingface.HfUrlError as exc:
             raise ApiError(str(exc)) from None
         service, record = self._owner(file_path)
-        await run_edit(service.edit(record.file_path, SidecarChange({"hf_url": hf_url})))
+        await run_edit(service.edit(record.file_path, SidecarChange({"hf_url": hf_url}, record={"hf_url": hf_url})))
         return json_ok({"success": True, "message": f"hf_url set to {hf_url}", "hf_url": hf_url})
 
 

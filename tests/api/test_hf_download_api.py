@@ -57,6 +57,7 @@ async def test_lfs_file_is_verified_and_the_token_never_reaches_the_cdn(lib_env,
     listing = await (await client.get("/api/lm/loras/list")).json()
     assert [item["file_name"] for item in listing["items"]] == ["pixel_style"]
     assert listing["items"][0]["sha256"] == blob.sha256
+    assert listing["items"][0]["hf_url"] == "https://huggingface.co/someone/pixel-lora"
 
 
 async def test_repo_and_filename_with_default_paths_and_no_token(lib_env, make_client, fake_hf, monkeypatch):

@@ -32,6 +32,12 @@ async def test_the_link_is_written_and_nothing_else_is_lost(lib_env, make_client
     assert after["hf_url"] == "https://huggingface.co/someone/pixel-lora"
     assert after["future_field"] == {"kept": True}
     assert {k: after.get(k) for k in before if k != "modified"} == {k: v for k, v in before.items() if k != "modified"}
+    listed = await (await client.get("/api/lm/loras/list?page_size=10")).json()
+    assert [item["hf_url"] for item in listed["items"]] == ["https://huggingface.co/someone/pixel-lora"]
+    await client.close()
+    again = await make_client(lib_env)  # read back from the index on a warm start
+    listed = await (await again.get("/api/lm/loras/list?page_size=10")).json()
+    assert [item["hf_url"] for item in listed["items"]] == ["https://huggingface.co/someone/pixel-lora"]
 
 
 @pytest.mark.parametrize("payload,status", [
