@@ -7,6 +7,7 @@ import { onLocaleChange, t } from "./i18n.js";
 import { progressBar, reconnectingSocket } from "./progress.js";
 import { toast, toastError } from "./toast.js";
 
+const SINGULAR = { loras: "lora", checkpoints: "checkpoint", embeddings: "embedding" };
 const TYPE_PAGES = { lora: "loras", locon: "loras", dora: "loras", checkpoint: "checkpoints",
   textualinversion: "embeddings", embedding: "embeddings" };
 const ACTIVE = new Set(["starting", "waiting", "queued", "downloading", "paused"]);
@@ -27,6 +28,27 @@ export function parseCivitaiInput(text) {
   const modelId = model && !download ? Number(model[1]) : null;
   if (modelId === null && versionId === null) return null;
   return { modelId, versionId };
+}
+
+/** ``{url, repo, path}`` for a Hugging Face file address (``…/resolve/<rev>/<path>``, ``…/blob/<rev>/<path>`` or
+ * ``hf://owner/repo[@rev]/path``); null for anything else. The server checks it again. */
+export function parseHfInput(text) {
+  const value = String(text || "").trim();
+  const short = value.match(/^hf:\/\/([^/@\s]+\/[^/@\s]+)(?:@[^/\s]+)?\/(\S+)$/);
+  if (short) return { url: value, repo: short[1], path: short[2] };
+  let url;
+  try { url = new URL(value); } catch { return null; }
+  if (!/^https?:$/.test(url.protocol) || !/(^|\.)huggingface\.co$/i.test(url.hostname)) return null;
+  const match = url.pathname.match(/^\/([^/]+\/[^/]+)\/(?:resolve|blob)\/[^/]+\/(.+)$/);
+  return match ? { url: value, repo: match[1], path: decodeURIComponent(match[2]) } : null;
+}
+
+/** The page a Hugging Face file most likely belongs to, from the folder names in its path. */
+function hfTypePage(path) {
+  const folders = path.toLowerCase();
+  if (/checkpoint|diffusion|unet/.test(folders)) return "checkpoints";
+  if (/embedding|textual/.test(folders)) return "embeddings";
+  return "loras";
 }
 
 /** A client-made download id: milliseconds plus random digits (what the browser extension uses too). */
@@ -98,6 +120,13 @@ export function mountDownloadsPage(root) {
 
   async function doLookup() {
     showLookupError("");
+    const hf = parseHfInput(urlInput.value);
+    if (hf) {
+      lookup = { hf, modelId: null, versionId: null, modelName: `${hf.repo} · ${hf.path}`, modelType: "", versions: [] };
+      chooser.hidden = false;
+      await renderChooser();
+      return;
+    }
     const parsed = parseCivitaiInput(urlInput.value);
     if (!parsed) {
       showLookupError(t("manager.downloads.invalid_input"));
@@ -169,7 +198,8 @@ export function mountDownloadsPage(root) {
     // target folder
     const typeSelect = h("select", { class: "select", id: "download-type" },
       ...[["loras", "nav.loras"], ["checkpoints", "nav.checkpoints"], ["embeddings", "nav.embeddings"]].map(([value, key]) =>
-        h("option", { value, text: t(key), selected: value === (TYPE_PAGES[info.modelType] || "loras") })));
+        h("option", { value, text: t(key),
+          selected: value === (info.hf ? hfTypePage(info.hf.path) : TYPE_PAGES[info.modelType] || "loras") })));
     typeSelect.disabled = Boolean(info.modelId);
     const useDefault = h("input", { type: "checkbox", id: "download-default-path", checked: true });
     const rootSelect = h("select", { class: "select", id: "download-root" });
@@ -194,12 +224,20 @@ export function mountDownloadsPage(root) {
     const note = h("p", { class: "muted", id: "download-note" });
     const updateStart = () => {
       const inLibrary = Boolean(chosen && chosen.inLibrary);
-      start.disabled = !chosen && !info.versionId && !info.modelId;
+      start.disabled = !info.hf && !chosen && !info.versionId && !info.modelId;
       start.textContent = t("manager.downloads.start");
       note.textContent = inLibrary ? t("manager.downloads.already_in_library") : "";
     };
 
     async function startDownload() {
+      if (info.hf) {
+        const request = { download_id: newDownloadId(), hf_url: info.hf.url, model_type: SINGULAR[typeSelect.value],
+          use_default_paths: useDefault.checked };
+        if (rootSelect.value) request.model_root = rootSelect.value;
+        if (!useDefault.checked) request.relative_path = folderInput.value.trim().replace(/^\/+|\/+$/g, "");
+        await launch(request, { model_name: info.modelName, version_name: "Hugging Face" });
+        return;
+      }
       const request = { download_id: newDownloadId(), use_default_paths: useDefault.checked };
       if (info.modelId) request.model_id = info.modelId;
       const versionId = chosen ? chosen.id : info.versionId;
@@ -219,8 +257,10 @@ export function mountDownloadsPage(root) {
 
     chooser.replaceChildren(
       info.modelName ? h("h3", { class: "chooser-title", id: "download-model-name", text: info.modelName }) : null,
-      versions.length ? versionBox : h("p", { class: "muted", text: t("manager.downloads.version_label", { id: info.versionId }) }),
-      fileBox,
+      info.hf ? h("p", { class: "muted", id: "download-hf-note", text: t("manager.downloads.hf_note") })
+        : versions.length ? versionBox
+          : h("p", { class: "muted", text: t("manager.downloads.version_label", { id: info.versionId }) }),
+      info.hf ? null : fileBox,
       h("fieldset", { class: "fieldset" }, h("legend", { text: t("manager.downloads.target") }),
         h("div", { class: "row" }, h("label", { class: "field" }, h("span", { text: t("manager.downloads.model_type") }), typeSelect),
           h("label", { class: "field" }, h("span", { text: t("manager.move.root") }), rootSelect)),
