@@ -7,6 +7,7 @@ import { VirtualGrid } from "./grid.js";
 import { applyTranslations, currentLocale, onLocaleChange, t } from "./i18n.js";
 import { openDetails } from "./details.js";
 import { mountDuplicatesView } from "./duplicates_view.js";
+import { mountUpdatesView } from "./updates_view.js";
 import { closeModelMenu, moveDialog, openModelMenu, textDialog, undoDelete as undoBatch } from "./model_actions.js";
 import { ModelSource } from "./model_source.js";
 import { selectAllMatching, selectRange } from "./select_matching.js";
@@ -26,7 +27,7 @@ export function mountModelsPage(root, pageType) {
   const base = `/api/lm/${pageType}`;
   const state = { search: "", sort: "name:asc", folder: "", baseModels: new Set(), tags: new Set(), favorites: false, letter: "" };
   const source = new ModelSource(pageType);
-  const VIEWS = ["library", "excluded", "duplicates", "trash"];
+  const VIEWS = ["library", "excluded", "duplicates", "updates", "trash"];
   let view = VIEWS.includes(new URLSearchParams(location.search).get("view")) ? new URLSearchParams(location.search).get("view") : "library";
   const selection = new Selection();
 
@@ -69,6 +70,7 @@ export function mountModelsPage(root, pageType) {
   const scroller = h("div", { class: "grid-scroller" });
   const trashPanel = h("section", { class: "trash-view", id: "trash-view", hidden: true, "aria-live": "polite" });
   const dupesPanel = h("section", { class: "trash-view dupes-view", id: "dupes-view", hidden: true });
+  const updatesPanel = h("section", { class: "trash-view updates-view", id: "updates-view", hidden: true });
   const folderTree = h("div", { class: "folder-tree" });
   const baseList = h("div", { class: "filter-list", id: "base-model-filters" });
   const tagList = h("div", { class: "chip-list", id: "tag-filters" });
@@ -81,10 +83,11 @@ export function mountModelsPage(root, pageType) {
     h("section", { class: "filter-section" }, h("h2", { class: "filter-title", "data-i18n": "library.tags" }), tagList),
     h("button", { type: "button", class: "btn btn-ghost", id: "clear-filters", "data-i18n": "manager.filters.clear",
       onclick: () => clearFilters() }));
-  const content = h("section", { class: "content" }, toolbar, letterBar, bulkBar, scroller, trashPanel, dupesPanel);
+  const content = h("section", { class: "content" }, toolbar, letterBar, bulkBar, scroller, trashPanel, dupesPanel, updatesPanel);
   root.replaceChildren(h("div", { class: "models-page" }, sidebar, content));
   applyTranslations(root);
   const dupes = mountDuplicatesView(dupesPanel, { base, onOpen: (item) => open(item), onChanged: () => refreshInPlace() });
+  const updates = mountUpdatesView(updatesPanel, { base, onOpen: (item) => open(item), onChanged: () => refreshInPlace() });
 
   const grid = new VirtualGrid({ scroller, source, selection, label: t(`nav.${pageType}`), onOpen: (item) => open(item),
     onSelectAll: () => (selectAll.hidden ? selection.addAll(grid.visibleItems()) : selectAll.click()),
@@ -353,12 +356,13 @@ export function mountModelsPage(root, pageType) {
     selection.clear();
     const trash = id === "trash";
     const library = id === "library";
-    const panel = trash || id === "duplicates"; // a list of its own instead of the grid
+    const panel = trash || id === "duplicates" || id === "updates"; // a list of its own instead of the grid
     sidebar.hidden = !library;
     letterBar.hidden = !library;
     scroller.hidden = panel;
     trashPanel.hidden = !trash;
     dupesPanel.hidden = id !== "duplicates";
+    updatesPanel.hidden = id !== "updates";
     for (const el of [searchWrap, sortSelect, count, selectVisible]) el.hidden = panel;
     selectAll.hidden = !library; // the filter it answers is the library's
     bulkExcludeButton.textContent = t(id === "excluded" ? "manager.actions.include" : "manager.bulk.exclude");
@@ -368,7 +372,7 @@ export function mountModelsPage(root, pageType) {
       return;
     }
     if (panel) {
-      dupes.load();
+      (id === "updates" ? updates : dupes).load();
       return;
     }
     source.url = id === "excluded" ? `${base}/excluded` : `${base}/list`;
@@ -478,6 +482,7 @@ export function mountModelsPage(root, pageType) {
     examplesTitle();
     if (view === "trash") loadTrash();
     if (view === "duplicates") dupes.load();
+    if (view === "updates") updates.load();
   });
   examplesTitle();
   loadFacets();
