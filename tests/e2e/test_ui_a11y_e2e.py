@@ -11,7 +11,7 @@ pytestmark = pytest.mark.e2e
 AXE = Path(__file__).resolve().parent / "vendor" / "axe.min.js"
 PAGES = {"loras": ".model-card:not(.skeleton)", "recipes": ".recipes-page", "downloads": ".downloads-page",
          "settings": "#save-settings", "stats": "#stats[data-loaded='true']", "no-such-page": "body",
-         "loras?view=duplicates": ".dupes-group"}
+         "loras?view=duplicates": ".dupes-group", "loras?view=updates": "#updates-empty"}
 
 
 def serious_violations(tab) -> list[str]:
