@@ -236,3 +236,19 @@ async def test_the_token_is_masked_by_the_settings_api_and_kept_when_sent_back(l
     response = await client.post("/api/lm/settings", json={"hf_token": ""})
     assert response.status == 200
     assert json.loads(lib_env.settings_path.read_text())["hf_token"] == ""
+
+
+async def test_a_huggingface_co_address_is_fetched_from_the_configured_address(lib_env, make_client, fake_hf,
+                                                                            monkeypatch):
+    """Users paste huggingface.co addresses; with a mirror configured (here the fake), the file comes from the
+    mirror: the address names the file, never the host that is asked."""
+    blob = fake_hf.add("someone/mirror-lora", "mirror_style.safetensors", n_bytes=8_000)
+    client = await hf_client(make_client, lib_env, fake_hf, monkeypatch)
+    response = await client.post("/api/lm/download-hf-model", json={
+        "url": "https://huggingface.co/someone/mirror-lora/resolve/main/mirror_style.safetensors"})
+    body = await response.json()
+    assert response.status == 200, body
+    assert (lib_env.loras / "mirror_style.safetensors").read_bytes() == blob.data
+    assert [(r.method, r.path) for r in fake_hf.hf_requests] == [
+        ("HEAD", "/someone/mirror-lora/resolve/main/mirror_style.safetensors"),
+        ("GET", "/someone/mirror-lora/resolve/main/mirror_style.safetensors")]

@@ -20,33 +20,82 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from support.fake_civitai import FakeCivitai
+from support.fake_hf import FakeHf
+from support.loopback import serve_on_loopback
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-class ThreadedFakeCivitai:
-    """``FakeCivitai`` served from a daemon thread; ``fake`` is the instance to register models on."""
+class _LoopThread:
+    """An event loop on a daemon thread, for fakes that must keep serving while a sync test drives a browser."""
+
+    name = "fake"
 
     def __init__(self) -> None:
-        self.fake = FakeCivitai()
         self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, name="fake-civitai", daemon=True)
+        self.thread = threading.Thread(target=self.loop.run_forever, name=self.name, daemon=True)
 
-    def start(self) -> str:
+    def run(self, coro: Any) -> Any:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout=10)
+
+    def start(self) -> Any:
         self.thread.start()
-        return asyncio.run_coroutine_threadsafe(self.fake.start(), self.loop).result(timeout=10)
+        return self.run(self._serve())
 
     def close(self) -> None:
-        asyncio.run_coroutine_threadsafe(self.fake.close(), self.loop).result(timeout=10)
+        self.run(self._stop())
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(timeout=5)
 
-    def __enter__(self) -> "ThreadedFakeCivitai":
+    async def _serve(self) -> Any:
+        raise NotImplementedError
+
+    async def _stop(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self):  # noqa: ANN204 - the subclass
         self.start()
         return self
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+class ThreadedFakeCivitai(_LoopThread):
+    """``FakeCivitai`` served from a daemon thread; ``fake`` is the instance to register models on."""
+
+    name = "fake-civitai"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fake = FakeCivitai()
+
+    async def _serve(self) -> str:
+        return await self.fake.start()
+
+    async def _stop(self) -> None:
+        await self.fake.close()
+
+
+class ThreadedFakeHf(_LoopThread):
+    """``FakeHf`` (Hugging Face and the CDN it redirects to) served from a daemon thread."""
+
+    name = "fake-hf"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fake = FakeHf()
+        self._runners: list[Any] = []
+
+    async def _serve(self) -> None:
+        for app, attr in ((self.fake.hf_app(), "base_url"), (self.fake.cdn_app(), "cdn_url")):
+            runner, url = await serve_on_loopback(app)
+            self._runners.append(runner)
+            setattr(self.fake, attr, url)
+
+    async def _stop(self) -> None:
+        for runner in self._runners:
+            await runner.cleanup()
 
 
 @dataclass
@@ -129,11 +178,13 @@ def read_url_and_drain(proc: subprocess.Popen[str]) -> tuple[str, list[str]]:
     return url, log
 
 
-def start_server(tmp: Path, loras: Path, *, civitai_url: str, expected: int | None, port: int = 0) -> LiveServer:
+def start_server(tmp: Path, loras: Path, *, civitai_url: str, expected: int | None, port: int = 0,
+                 environ: dict[str, str] | None = None) -> LiveServer:
     """Start ``standalone.py`` (on a free port unless ``port`` is given: a restart keeps its address) with Civitai at
-    ``civitai_url``; wait until ``expected`` LoRAs are listed (``None``: until it lists, whatever the count)."""
+    ``civitai_url`` (and ``environ`` added); wait until ``expected`` LoRAs are listed (``None``: until it lists,
+    whatever the count)."""
     data_dir = tmp / "data"
-    env = {**os.environ, "LORA_MANAGER_CIVITAI_BASE_URL": civitai_url, "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, "LORA_MANAGER_CIVITAI_BASE_URL": civitai_url, "PYTHONUNBUFFERED": "1", **(environ or {})}
     proc = subprocess.Popen([sys.executable, str(ROOT / "standalone.py"), "--port", str(port), "--data-dir", str(data_dir),
                              "--loras", str(loras)], stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
                             cwd=tmp, env=env)

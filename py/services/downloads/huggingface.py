@@ -111,8 +111,9 @@ def hf_file(repo: str, path: str, revision: str = "main") -> HfFile:
 
 
 def parse_hf_url(text: str, base_url: str = DEFAULT_BASE_URL) -> HfFile:
-    """A ``…/<owner>/<repo>/resolve|blob/<rev>/<path>`` address on ``base_url``'s host or an
-    ``hf://owner/repo[@rev]/path`` shorthand; raises ``HfUrlError`` for anything else."""
+    """A ``…/<owner>/<repo>/resolve|blob/<rev>/<path>`` address on huggingface.co or on ``base_url``'s host (a
+    configured mirror), or an ``hf://owner/repo[@rev]/path`` shorthand; raises ``HfUrlError`` for anything else.
+    The file is always fetched from ``base_url``: the address names a file, it never chooses the host."""
     text = str(text or "").strip()
     if not text or len(text) > MAX_URL_LENGTH:
         raise HfUrlError("A Hugging Face file address is required")
@@ -126,7 +127,7 @@ def parse_hf_url(text: str, base_url: str = DEFAULT_BASE_URL) -> HfFile:
         parts = urlsplit(text)
     except ValueError:
         raise HfUrlError("Not a valid address") from None
-    if parts.username or parts.password or _origin(text) != _origin(base_url):
+    if parts.username or parts.password or _origin(text) not in (_origin(base_url), _origin(DEFAULT_BASE_URL)):
         raise HfUrlError(f"Not a Hugging Face address (expected {base_url}/<owner>/<repo>/resolve/<revision>/<file>)")
     segments = parts.path.split("/")[1:]
     if len(segments) < 5 or segments[2] not in ("resolve", "blob"):

@@ -255,7 +255,7 @@ export function mountDownloadsPage(root) {
       await launch(request, { model_name: name, version_name: chosen ? chosen.name : "" });
     }
 
-    chooser.replaceChildren(
+    chooser.replaceChildren(...[
       info.modelName ? h("h3", { class: "chooser-title", id: "download-model-name", text: info.modelName }) : null,
       info.hf ? h("p", { class: "muted", id: "download-hf-note", text: t("manager.downloads.hf_note") })
         : versions.length ? versionBox
@@ -266,7 +266,7 @@ export function mountDownloadsPage(root) {
           h("label", { class: "field" }, h("span", { text: t("manager.move.root") }), rootSelect)),
         h("label", { class: "check-row" }, useDefault, h("span", { text: t("manager.downloads.use_default_path") })),
         custom),
-      h("div", { class: "modal-actions" }, note, start));
+      h("div", { class: "modal-actions" }, note, start)].filter(Boolean));
     updateStart();
     await loadFolders();
   }
