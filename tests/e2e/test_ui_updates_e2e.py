@@ -1,6 +1,7 @@
 """The Updates view in a real browser against a real server whose Civitai is a local fake: "Check for updates" runs
 the update-check job, the model with a newer version on Civitai is listed (the up-to-date one never is), and
-"Ignore this version" removes its row and is kept by the server (the update status names the ignored version)."""
+"Ignore this version" removes its row and is kept by the server (the update status names the ignored version);
+Undo brings the row back and "Ignore this model" removes it again (the status says the model is ignored)."""
 from __future__ import annotations
 
 import json
@@ -41,7 +42,7 @@ def world(tmp_path: Path) -> Iterator[tuple[LiveServer, dict[str, Any]]]:
             live.stop()
 
 
-def test_check_lists_the_outdated_model_and_ignoring_its_version_removes_it(world, page):
+def test_check_lists_the_outdated_model_and_ignoring_removes_it(world, page):
     server, models = world
     old, current = models["old"], models["current"]
     newest, local = old.versions[0], old.versions[-1]
@@ -61,10 +62,19 @@ def test_check_lists_the_outdated_model_and_ignoring_its_version_removes_it(worl
         f"https://civitai.com/models/{old.id}?modelVersionId={newest.id}")
 
     row.locator(".updates-ignore-version").click()
-    page.locator(".toast", has_text="Version ignored for Old Style").wait_for()
+    toast = page.locator(".toast", has_text="Version ignored for Old Style")
+    toast.wait_for()
     row.wait_for(state="detached")
     page.wait_for_selector("#updates-empty")
     status = server.get(f"/api/lm/loras/updates/status/{old.id}")
     assert (status["update_available"], status["ignored"], status["ignored_versions"]) == (False, False, [newest.id])
     assert server.get("/api/lm/loras/list?update_available_only=true")["total"] == 0
+
+    toast.locator("button", has_text="Undo").click()  # the version is new again
+    row.wait_for()
+    row.locator(".updates-ignore-model").click()
+    page.locator(".toast", has_text="Updates of Old Style ignored").wait_for()
+    row.wait_for(state="detached")
+    status = server.get(f"/api/lm/loras/updates/status/{old.id}")
+    assert (status["update_available"], status["ignored"], status["ignored_versions"]) == (False, True, [])
     assert page.js_errors == []
