@@ -275,7 +275,12 @@ class ModelService:
                     summary.added += 1
                 else:
                     summary.updated += 1
-            refused = await index.put_many(records)
+            # An edit (a hash stored, a note saved) may have landed on a model while it was being read: its
+            # record is newer than what was read, so it is kept, and the next sweep reads the file again.
+            async with self.locked(r.file_path for r in records):
+                olds = {stat.path: old for stat, old in batch}
+                current = [r for r in records if index.get(r.file_path) is olds.get(r.file_path)]
+                refused = await index.put_many(current)
             for path in refused:
                 summary.problems.append(f"{path}: its metadata cannot be stored in the index; skipped")
             await self._clear_stale_hashes([(result.record, old.sha256) for (_s, old), result in zip(batch, results)

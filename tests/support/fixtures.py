@@ -145,11 +145,16 @@ def lib_env(tmp_path: Path) -> LibraryEnv:
 
 
 async def wait_idle(context: AppContext) -> None:
-    """Wait until every background job (startup validation, hashing) has finished."""
+    """Wait until every background job (startup validation, hashing) has finished.
+
+    A service that loads its projection in the background starts its validation only once loaded: until then
+    no job is listed, so "no job running" alone would let a test race the validation it meant to wait for."""
     for _ in range(2000):
         jobs = context.jobs.list_jobs()
-        if all(job.status in ("completed", "failed", "cancelled") for job in jobs) and all(
-            s._background is None or s._background.done() for s in context.services.values()
+        services = list(context.services.values())
+        loaded = all(getattr(s, "_loading", None) is None or s._loading.done() for s in services)
+        if loaded and all(job.status in ("completed", "failed", "cancelled") for job in jobs) and all(
+            s._background is None or s._background.done() for s in services
         ):
             return
         await asyncio.sleep(0.01)
