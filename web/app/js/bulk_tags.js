@@ -1,7 +1,7 @@
 // Bulk tag edits on a selection: rename one tag, or remove tags picked from those the selection carries.
 // Both go through POST {base}/bulk-tags, which edits each model from the tags it has when its file is written.
 import { ApiFailure, postJson } from "./api.js";
-import { openDialog } from "./dialog.js";
+import { formDialog } from "./dialog.js";
 import { h } from "./dom.js";
 import { t } from "./i18n.js";
 
@@ -50,34 +50,9 @@ export async function bulkTagEdit(base, paths, edit, known = new Map()) {
   return { ok, errors };
 }
 
-function actions(close, submitId, submitLabel) {
-  return h("div", { class: "modal-actions" },
-    h("button", { type: "button", class: "btn", text: t("common.cancel"), onclick: close }),
-    h("button", { type: "submit", class: "btn btn-primary", id: submitId, text: submitLabel }));
-}
-
-/** A small modal form; ``fill(form, take)`` adds the fields and returns what a submit answers (null: nothing). */
+/** A small modal form (``formDialog``) with the submit button ``submitId``. */
 function ask(title, submitId, submitLabel, fill) {
-  return new Promise((resolve) => {
-    let answer = null;
-    openDialog({
-      title,
-      className: "modal-small",
-      onClose: () => resolve(answer),
-      build: (body, close) => {
-        const form = h("form", { class: "form" });
-        const take = fill(form);
-        form.addEventListener("submit", (event) => {
-          event.preventDefault();
-          answer = take();
-          close();
-        });
-        form.append(actions(close, submitId, submitLabel));
-        body.append(form);
-        form.querySelector("input").focus();
-      },
-    });
-  });
+  return formDialog({ title, submitId, submitLabel, fill });
 }
 
 const field = (label, input) => h("label", { class: "field" }, h("span", { text: label }), input);

@@ -50,6 +50,34 @@ export function openDialog({ title, titleClass = "", className = "", build, onCl
   return { modal, body, heading, close };
 }
 
+/** A small modal form: ``fill(form)`` adds the fields and returns a function giving what a submit answers;
+ * resolves to that answer, or null when cancelled. The first input takes the focus. */
+export function formDialog({ title, submitId, submitLabel, fill }) {
+  return new Promise((resolve) => {
+    let answer = null;
+    openDialog({
+      title,
+      className: "modal-small",
+      onClose: () => resolve(answer),
+      build: (body, close) => {
+        const form = h("form", { class: "form" });
+        const take = fill(form);
+        form.addEventListener("submit", (event) => {
+          event.preventDefault();
+          answer = take();
+          close();
+        });
+        form.append(h("div", { class: "modal-actions" },
+          h("button", { type: "button", class: "btn", text: t("common.cancel"), onclick: close }),
+          h("button", { type: "submit", class: "btn btn-primary", id: submitId, text: submitLabel })));
+        body.append(form);
+        const first = form.querySelector("input");
+        if (first) first.focus();
+      },
+    });
+  });
+}
+
 /** Ask for confirmation; resolves true/false. */
 export function confirmDialog(message, { okLabel } = {}) {
   return new Promise((resolve) => {

@@ -1,7 +1,7 @@
 // Per-model actions: the card context menu (right-click, the "⋯" button, the ContextMenu key / Shift+F10)
 // and the dialogs behind it (rename, move, replace preview). Every action calls the API and reports its error.
 import { api, postForm, postJson } from "./api.js";
-import { confirmDialog, openDialog } from "./dialog.js";
+import { confirmDialog, formDialog, openDialog } from "./dialog.js";
 import { h } from "./dom.js";
 import { t } from "./i18n.js";
 import { toast, toastError } from "./toast.js";
@@ -203,28 +203,11 @@ function showError(el, message) {
 
 /** Ask for one line of text; resolves to the trimmed text, or null when cancelled or left empty. */
 export function textDialog({ title, label, id, submitLabel }) {
-  return new Promise((resolve) => {
-    let answer = null;
-    openDialog({
-      title,
-      className: "modal-small",
-      onClose: () => resolve(answer),
-      build: (body, close) => {
-        const input = h("input", { type: "text", class: "text-input", id, spellcheck: "false", autocomplete: "off" });
-        const submit = (event) => {
-          event.preventDefault();
-          answer = input.value.trim() || null;
-          close();
-        };
-        body.append(h("form", { class: "form", onsubmit: submit },
-          h("label", { class: "field" }, h("span", { text: label }), input),
-          h("div", { class: "modal-actions" },
-            h("button", { type: "button", class: "btn", text: t("common.cancel"), onclick: close }),
-            h("button", { type: "submit", class: "btn btn-primary", id: `${id}-submit`, text: submitLabel }))));
-        input.focus();
-      },
-    });
-  });
+  return formDialog({ title, submitId: `${id}-submit`, submitLabel, fill: (form) => {
+    const input = h("input", { type: "text", class: "text-input", id, spellcheck: "false", autocomplete: "off" });
+    form.append(h("label", { class: "field" }, h("span", { text: label }), input));
+    return () => input.value.trim() || null;
+  } });
 }
 
 /** Re-link the model to another Civitai model (and version): the server fetches it and rewrites the sidecar. */
