@@ -146,9 +146,11 @@ async def test_a_version_landing_while_a_second_request_waits_for_a_slot(lib_env
     params = {"model_id": str(version.model_id), "model_version_id": str(version.id)}
     fake_civitai.hold_after(1000, path=DOWNLOADS)
     first = asyncio.ensure_future(client.get("/api/lm/download-model-get", params={**params, "download_id": "q-1"}))
-    second = asyncio.ensure_future(client.get("/api/lm/download-model-get", params={**params, "download_id": "q-2"}))
     try:
         await wait_until(lambda: fake_civitai.bytes_sent.get(f"{DOWNLOADS}models/{version.id}", 0) >= 1000)
+        # only now the second: fired together, either request could take the one slot first
+        second = asyncio.ensure_future(client.get("/api/lm/download-model-get",
+                                                  params={**params, "download_id": "q-2"}))
 
         async def second_waits() -> bool:  # it reaches the server, reads its metadata, then waits for the slot
             code, body = await progress(client, "q-2")
