@@ -45,6 +45,8 @@ def rss_mb(pid: int) -> float:
 
 
 def quantiles(samples: list[float]) -> str:
+    if not samples:
+        return "none"
     ordered = sorted(samples)
     p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
     return (f"p50 {statistics.median(ordered) * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms, "
@@ -86,6 +88,10 @@ async def measure(args: argparse.Namespace, base: str, proc: subprocess.Popen, r
         results = await asyncio.gather(*reads, *edits)
         read_results, edit_results = results[: len(reads)], results[len(reads):]
         errors = [status for _, status in results if status != 200]
+        for i, url in enumerate(READS):
+            times = [t for j, (t, _) in enumerate(read_results) if j % len(READS) == i]
+            if times:
+                print(f"  {url.removeprefix('/api/lm/loras/')}: {quantiles(times)}")
         print(f"{args.reads} reads with {len(edits)} edits at once: reads {quantiles([t for t, _ in read_results])}")
         print(f"  edits {quantiles([t for t, _ in edit_results])}; non-200 answers: {len(errors)} {sorted(set(errors))}")
         before = rss_mb(proc.pid)

@@ -98,6 +98,7 @@ class ModelService:
         self.list_json = ListItemJson()  # list items as JSON text, reused across pages and requests
         self._derived: dict[str, tuple[Any, Any]] = {}
         self._disk_folders: frozenset[str] | None = None  # empty folders too; walked after scans and moves
+        self._disk_walk: asyncio.Future[frozenset[str]] | None = None  # the walk under way, shared by callers
         self._disk_walks = 0
 
     # -- lifecycle -------------------------------------------------------------------------------
@@ -317,7 +318,7 @@ class ModelService:
             summary.removed = len(vanished)
         summary.seconds = time.monotonic() - started
         summary.status = "cancelled" if loop_cancelled else "success"
-        self._disk_folders = None  # the next folder listing walks the disk once
+        self._forget_disk_folders()
         self.last_problems = summary.problems[-200:]
         self._emit_init("finalizing", 100, summary.message, status="complete")
         if summary.added or summary.updated or summary.removed:
@@ -510,7 +511,7 @@ class ModelService:
             fresh.append(result.record)
             if result.stale_sidecar_hash and previous is not None:
                 stale.append((result.record, previous.sha256))
-        self._disk_folders = None
+        self._forget_disk_folders()
         if fresh:
             await index.put_many(fresh)
             await self._clear_stale_hashes(stale, skip_locked=True)
@@ -590,14 +591,24 @@ class ModelService:
                     found.update(_walk_folders(root))
                 return frozenset(found)
 
-            disk = self._disk_folders = await asyncio.to_thread(walk)
-            self._disk_walks += 1
+            # Requests that arrive during the walk wait for it instead of each walking the disk again.
+            walking = self._disk_walk
+            if walking is None:
+                walking = self._disk_walk = asyncio.ensure_future(asyncio.to_thread(walk))
+                self._disk_walks += 1
+            disk = await asyncio.shield(walking)
+            if self._disk_walk is walking:  # no change of files since it started: it is the folder list
+                self._disk_folders, self._disk_walk = disk, None
 
         def combine() -> list[str]:
             folders = sorted(self.model_folders() | disk, key=str.casefold)
             return folders if hide is None else without_folder(folders, roots, hide, self.model_folders())
 
         return self.derived("folders", combine, key=(self._disk_walks, tuple(map(str, roots)), str(hide)))
+
+    def _forget_disk_folders(self) -> None:
+        """Files changed: the next folder listing walks the disk again (a walk under way is not adopted)."""
+        self._disk_folders, self._disk_walk = None, None
 
     async def save_metadata(self, record: ModelRecord, body: dict[str, Any]) -> "EditResult":
         """Merge a validated user edit into the sidecar and the index row (one row, one entry).

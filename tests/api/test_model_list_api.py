@@ -1,6 +1,7 @@
 """The library's query API over a real library on disk (snapshots pin every response shape)."""
 from __future__ import annotations
 
+import asyncio
 import json
 
 import pytest
@@ -271,3 +272,18 @@ async def test_aggregate_endpoints_follow_every_change(lib_client):
     assert "made-outside" in tree
     letters = (await (await lib_client.get("/api/lm/loras/letter-counts")).json())["letter_counts"]
     assert sum(letters.values()) == (await (await lib_client.get("/api/lm/loras/list")).json())["total"]
+
+
+async def test_folder_requests_during_a_disk_walk_share_it(lib_client):
+    """After a change of files the folder list walks the disk once, however many requests arrive meanwhile;
+    every one of them gets the folder made outside the app."""
+    env = lib_client.env
+    (env.loras / "empty-outside").mkdir()
+    await lib_client.get("/api/lm/loras/scan")
+    service = lib_client.lm_context.service("lora")
+    walks = service._disk_walks
+    answers = await asyncio.gather(*(lib_client.get("/api/lm/loras/folders") for _ in range(20)))
+    bodies = [await answer.json() for answer in answers]
+    assert all(answer.status == 200 for answer in answers)
+    assert all("empty-outside" in body["folders"] for body in bodies)
+    assert service._disk_walks == walks + 1
