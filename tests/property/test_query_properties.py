@@ -270,11 +270,26 @@ def test_fuzzy_search_through_the_vocabulary_agrees_with_record_by_record(names,
     assert found == {r.file_path for r in recs if reference(r)}
 
 
-@settings(max_examples=100, deadline=None)
-@given(names=st.lists(fuzzy_names, min_size=1, max_size=20),
-       edits=st.lists(st.tuples(st.integers(0, 25), st.one_of(st.none(), fuzzy_names)), max_size=15),
-       needle=st.text(alphabet="portaicyl", min_size=1, max_size=9))
-def test_fuzzy_search_stays_exact_while_the_library_changes(names, edits, needle):
+long_words = st.text(alphabet="portaicyl", min_size=7, max_size=10)
+long_names = st.lists(long_words, min_size=1, max_size=3).map("_".join)
+
+
+@st.composite
+def library_and_typo(draw):
+    """Names of long words and a needle that is one of those words with a letter left out: close to a word of
+    the library (ratio >= 85) without being in its text, so only the word table can find it."""
+    names = draw(st.lists(long_names, min_size=1, max_size=20))
+    words = [w for name in names for w in name.split("_")]
+    word = draw(st.sampled_from(words))
+    cut = draw(st.integers(1, len(word) - 2))
+    return names, word[:cut] + word[cut + 1:]
+
+
+@settings(max_examples=150, deadline=None)
+@given(library=st.one_of(library_and_typo(), st.tuples(st.lists(fuzzy_names, min_size=1, max_size=20),
+                                                         st.text(alphabet="portaicyl", min_size=1, max_size=9))),
+       edits=st.lists(st.tuples(st.integers(0, 25), st.one_of(st.none(), long_names, fuzzy_names)), max_size=15))
+def test_fuzzy_search_stays_exact_while_the_library_changes(library, edits):
     """The word table is built on the first fuzzy search and then kept up to date by every rename, new file and
     removal: later searches still find exactly what the record-by-record comparison finds."""
     from lora_manager.py.library.query import fuzzy_predicate
@@ -283,9 +298,12 @@ def test_fuzzy_search_stays_exact_while_the_library_changes(names, edits, needle
         return ModelRecord(file_path=f"/lib/{i}.safetensors", model_type="lora", root="/lib", folder="",
                            file_name=name, extension=".safetensors", size=1, mtime_ns=i)
 
+    names, needle = library
     projection = ModelProjection([record(i, name) for i, name in enumerate(names)])
     query = ListQuery(page_size=500, search=needle, fuzzy=True)
-    run_query(projection, query)  # builds the word table
+    reference = fuzzy_predicate(query)
+    found = {r.file_path for r in run_query(projection, query).items}  # builds the word table
+    assert found == {r.file_path for r in projection.values() if reference(r)}
     for index, name in edits:
         if name is None:
             projection.remove(f"/lib/{index}.safetensors")
