@@ -327,3 +327,50 @@ def test_length_buckets_skip_only_words_that_cannot_reach_the_cutoff(words, word
     vocabulary = Vocabulary.of((slot, [w]) for slot, w in enumerate(words))
     expected = {w for w in words if len(w) >= 2 and fuzz.ratio(word, w) >= FUZZY_CUTOFF}
     assert vocabulary.similar(word) == expected
+
+
+@st.composite
+def word_and_neighbours(draw):
+    """A word and up to 12 words one or two edits away (a letter changed, left out or added), of every length
+    the cutoff can reach, mixed with unrelated words."""
+    word = draw(st.text(alphabet="abcde", min_size=2, max_size=14))
+    neighbours = []
+    for _ in range(draw(st.integers(0, 12))):
+        edited = word
+        for _ in range(draw(st.integers(1, 2))):
+            at = draw(st.integers(0, len(edited)))
+            kind = draw(st.sampled_from(["change", "drop", "add"]))
+            letter = draw(st.sampled_from("abcde"))
+            if kind == "add" or at == len(edited):
+                edited = edited[:at] + letter + edited[at:]
+            elif kind == "drop" and len(edited) > 1:
+                edited = edited[:at] + edited[at + 1:]
+            else:
+                edited = edited[:at] + letter + edited[at + 1:]
+        neighbours.append(edited)
+    others = draw(st.lists(st.text(alphabet="abcde", min_size=1, max_size=14), max_size=20))
+    return word, draw(st.permutations(neighbours + others))
+
+
+@settings(max_examples=300, deadline=None)
+@given(case=word_and_neighbours())
+def test_every_close_word_is_found_whatever_its_length(case):
+    """Words one or two edits from the query, in buckets of other lengths and of the same length, are all found
+    (more than a handful at once), exactly as comparing with every word finds them."""
+    from rapidfuzz import fuzz
+
+    from lora_manager.py.library.vocabulary import FUZZY_CUTOFF, Vocabulary
+
+    word, words = case
+    vocabulary = Vocabulary.of((slot, [w]) for slot, w in enumerate(words))
+    expected = {w for w in words if len(w) >= 2 and fuzz.ratio(word, w) >= FUZZY_CUTOFF}
+    assert vocabulary.similar(word) == expected
+
+
+def test_a_word_exactly_at_the_cutoff_is_found():
+    """17 of 23 letters shared: 2 * 17 / 40 = 0.85, the cutoff itself, across a length gap of 6."""
+    from lora_manager.py.library.vocabulary import Vocabulary
+
+    long, short = "abcdefghijklmnopqrstuvw", "abcdefghijklmnopq"
+    assert Vocabulary.of([(0, [short]), (1, ["zz"])]).similar(long) == {short}
+    assert Vocabulary.of([(0, [long])]).similar(short) == {long}

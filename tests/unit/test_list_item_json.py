@@ -44,3 +44,14 @@ def test_the_cache_is_bounded():
     texts = cache.texts(records)
     assert len(cache._items) == 10
     assert [json.loads(t)["file_name"] for t in texts] == [f"model_{i}" for i in range(50)]
+
+
+def test_usage_counts_are_shown_only_when_asked_for_and_kept_apart():
+    """Sorting by usage shows the counts; other listings do not, and one cache serves both without mixing."""
+    cache = ListItemJson()
+    used = record(1).evolve(usage_count=7)
+    rest = {"total": 1}
+    assert json.loads(cache.page([used], rest, include_usage=True))["items"][0]["usage_count"] == 7
+    assert json.loads(cache.page([used], rest))["items"][0]["usage_count"] == 0
+    assert json.loads(cache.texts([used], include_usage=True)[0])["usage_count"] == 7
+    assert json.loads(cache.texts([used])[0])["usage_count"] == 0
