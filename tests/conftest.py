@@ -7,6 +7,7 @@ stable name, the way ComfyUI loads a custom-node folder.
 from __future__ import annotations
 
 import importlib.util
+import os
 import sys
 from pathlib import Path
 
@@ -16,6 +17,10 @@ SHARED = ROOT.parent / "shared"
 
 if str(TESTS) not in sys.path:
     sys.path.insert(0, str(TESTS))
+
+# No test reaches the real CivArchive (update checks fall back to it on their own): by default it is the discard
+# port, which refuses at once; the fake's fixture points the app at the fake instead.
+os.environ.setdefault("LORA_MANAGER_CIVARCHIVE_BASE_URL", "http://127.0.0.1:9")
 
 
 def _load_root_package() -> None:

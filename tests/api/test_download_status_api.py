@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from support.downloads import download_client, stable
+from support.fake_civarchive import fake_civarchive  # noqa: F401  (fixture)
 from support.fake_civitai import fake_civitai  # noqa: F401  (fixture)
 from support.library import lm_sidecar, write_image, write_lora
 from support.snap import scrub
@@ -76,7 +77,8 @@ async def test_version_download_status_get_post_and_set(lib_env, make_client, fa
     assert (await missing.json())["error"] == "Missing required parameter: modelType"
 
 
-async def test_model_versions_status(lib_env, make_client, fake_civitai, monkeypatch, snapshot):
+async def test_model_versions_status(lib_env, make_client, fake_civitai, fake_civarchive, monkeypatch,  # noqa: F811
+                                     snapshot):
     model = fake_civitai.add_model("Status Model", versions=3)
     newest, middle, oldest = model.versions
     _local_version(lib_env.loras, "have_it", model_id=model.id, version_id=middle.id, name=middle.name)
@@ -138,3 +140,18 @@ async def test_delete_model_version(lib_env, make_client, fake_civitai, monkeypa
     assert (exists["exists"], exists["hasBeenDownloaded"]) == (False, False)
     status, missing = await _json(client, "/api/lm/delete-model-version", modelVersionId=3001)
     assert (status, missing) == (404, {"success": False, "error": "Model version not found in any scanner cache"})
+
+
+async def test_a_model_gone_from_civitai_lists_civarchives_versions(lib_env, make_client, fake_civitai,  # noqa: F811
+                                                                    fake_civarchive, monkeypatch):  # noqa: F811
+    """Civitai no longer has the model; CivArchive keeps it: the Downloads page's look-up lists its versions and
+    says where they come from, so the download asks CivArchive's mirrors (``source=civarchive``)."""
+    archived = fake_civarchive.add_model("Gone Style", model_id=555_001)
+    old = fake_civarchive.add_version(archived, "v1.0")
+    new = fake_civarchive.add_version(archived, "v2.0")
+    client = await download_client(make_client, lib_env, fake_civitai, monkeypatch)
+    status, body = await _json(client, "/api/lm/model-versions-status", modelId=555_001)
+    assert status == 200, body
+    assert (body["source"], body["modelName"], body["modelType"]) == ("civarchive", "Gone Style", "lora")
+    assert [(v["id"], v["inLibrary"]) for v in body["versions"]] == [(new.id, False), (old.id, False)]
+    assert fake_civitai.requests_to("/api/v1/models/555001")

@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from support.fake_civarchive import fake_civarchive  # noqa: F401 - fixture
 from support.fake_civitai import fake_civitai  # noqa: F401 - fixture
 from support.library import lm_sidecar
 from support.metadata_helpers import civitai_env, http_clock  # noqa: F401 - fixtures
@@ -68,7 +69,8 @@ async def test_check_flags_models_with_newer_versions(civitai_env, fake_civitai,
     assert stable(data, "job_id") == snapshot(name="start")
     assert job.status == "completed"
     old_model = library["old"][0]
-    assert job.result == {"checked": 3, "not_found": [999_999], "updates_available": [old_model.id]}
+    assert job.result == {"checked": 3, "not_found": [999_999], "updates_available": [old_model.id],
+                          "from_civarchive": []}  # the CivArchive of this test refuses: still not found
     assert (await flags(client)) == {"old": True, "current": False, "gone": False}
     assert len(fake_civitai.requests_to("/api/v1/models", "GET")) == 1  # one request for every model id
     code, body = await status(client, old_model.id)
@@ -119,7 +121,7 @@ async def test_check_only_given_ids(civitai_env, fake_civitai, library, make_cli
     client = await start(make_client, civitai_env, http_clock[0])
     cur_model = library["current"][0]
     _data, job = await check(client, {"model_ids": [cur_model.id]})
-    assert job.result == {"checked": 1, "not_found": [], "updates_available": []}
+    assert job.result == {"checked": 1, "not_found": [], "updates_available": [], "from_civarchive": []}
     assert fake_civitai.requests_to("/api/v1/models", "GET")[0].query["ids"] == str(cur_model.id)
 
 
@@ -169,3 +171,22 @@ async def test_flags_follow_a_rename_and_a_move(civitai_env, library, make_clien
     assert (await flags(client)) == {"old renamed": True, "current": False, "gone": False}
     listed = await (await client.get("/api/lm/loras/list?update_available_only=true")).json()
     assert [item["file_path"] for item in listed["items"]] == [moved.as_posix()]
+
+
+async def test_a_model_gone_from_civitai_is_checked_on_civarchive(civitai_env, library, make_client, http_clock,
+                                                                  fake_civarchive):  # noqa: F811
+    """Civitai no longer has model 999999; CivArchive keeps it with a version newer than the local 888888: the
+    check flags it, and its status lists CivArchive's versions."""
+    archived = fake_civarchive.add_model("Gone Style", model_id=999_999)
+    fake_civarchive.add_version(archived, "v1.0", version_id=888_888)
+    newer = fake_civarchive.add_version(archived, "v2.0", version_id=888_999)
+    client = await start(make_client, civitai_env, http_clock[0])
+    _data, job = await check(client)
+    assert job.result["from_civarchive"] == [999_999] and job.result["not_found"] == []
+    assert 999_999 in job.result["updates_available"]
+    assert (await flags(client))["gone"] is True
+    code, body = await status(client, 999_999)
+    assert code == 200 and body["not_found"] is False and body["update_available"] is True
+    assert [v["id"] for v in body["versions"]] == [newer.id, 888_888]
+    assert [v["id"] for v in body["newer_versions"]] == [newer.id]
+    assert [r.path for r in fake_civarchive.requests if r.path.startswith("/api/models/")] == ["/api/models/999999"]

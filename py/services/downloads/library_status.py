@@ -133,8 +133,17 @@ class LibraryStatus:
             model = await self.remote.civitai().get_model(model_id)
         except RemoteError as exc:
             raise _remote_failure("Failed to fetch model from Civitai", exc) from None
-        if model is None:
-            raise DownloadError(f"Model {model_id} not found on Civitai", 404)
+        source = "civitai"
+        if model is None:  # removed from Civitai: CivArchive may keep it (downloads then come from its mirrors)
+            try:
+                archived = await self.remote.civarchive().get_model_version(model_id)
+            except RemoteError as exc:
+                logger.info("CivArchive could not be asked about model %s: %s", model_id, exc)
+                raise DownloadError(f"Model {model_id} not found on Civitai (and CivArchive could not be asked: "
+                                    f"{exc.message})", 404) from None
+            if archived is None:
+                raise DownloadError(f"Model {model_id} not found on Civitai or CivArchive", 404)
+            model, source = archived[1], "civarchive"
         model_type = str(model.get("type") or "").lower()
         if model_type not in STATUS_TYPES:
             raise DownloadError(f'Model type "{model.get("type")}" is not supported', 400)
@@ -150,8 +159,11 @@ class LibraryStatus:
             out.append({"id": vid, "name": str(version.get("name") or ""),
                         "thumbnailUrl": image["url"] if image else None, "inLibrary": self.in_library(vid),
                         "hasBeenDownloaded": vid in downloaded})
-        return {"success": True, "modelId": int(model.get("id") or model_id), "modelName": str(model.get("name") or ""),
-                "modelType": model_type, "versions": out}
+        answer = {"success": True, "modelId": int(model.get("id") or model_id), "modelName": str(model.get("name") or ""),
+                  "modelType": model_type, "versions": out}
+        if source != "civitai":
+            answer["source"] = source
+        return answer
 
     async def version_download_status(self, model_type: str, version_id: int) -> dict[str, Any]:
         memory = await self.store.version_memory(version_id, model_type)

@@ -24,7 +24,7 @@ from ...library.paths import PathNotAllowed, to_api_path
 from ...library.scanner import MODEL_EXTENSIONS
 from ...settings import MODEL_TYPES
 from ..metadata.civarchive_client import SOURCE as CIVARCHIVE
-from ..metadata.civarchive_client import CivArchiveClient, resolve_civarchive_base_url
+from ..metadata.civarchive_client import CivArchiveClient
 from ..metadata.civitai_client import CivitaiClient, FileSelection
 from ..remote.clients import RemoteClients, remote_clients
 from ..remote.errors import ErrorKind, RemoteError, classify_exception, classify_os_error
@@ -223,7 +223,6 @@ class DownloadManager:
         self._slots: asyncio.Condition | None = None
         self._closing = False
         self._downloader: Any = None
-        self._civarchive: CivArchiveClient | None = None
         self._timers: list[asyncio.TimerHandle] = []
         self._hook_tasks: set[asyncio.Task] = set()
         # Called (in the background, one after the other) after every download that lands in the library, with
@@ -601,10 +600,7 @@ class DownloadManager:
 
     def civarchive(self) -> CivArchiveClient:
         """The CivArchive client on the shared resilient HTTP layer (base URL from the environment)."""
-        base_url = resolve_civarchive_base_url(os.environ)
-        if self._civarchive is None or self._civarchive.base_url != base_url:
-            self._civarchive = CivArchiveClient(self.remote.http, base_url=base_url)
-        return self._civarchive
+        return self.remote.civarchive()
 
     def _target_for(self, params: DownloadParams, model_type: str, version: dict, model: dict | None,
                     file: dict) -> Path:

@@ -190,11 +190,15 @@ class MetadataService:
         checked = 0
         seen: dict[int, dict] = {}
         missing: list[int] = []
+        from_archive: list[int] = []
         step = 100
         for start in range(0, len(model_ids), step):
             job.raise_if_cancelled()
             chunk = model_ids[start : start + step]
             found = await fetch_models_by_ids(client, chunk)
+            archived = await self._from_civarchive([m for m in chunk if m not in found])
+            found.update(archived)
+            from_archive.extend(archived)
             seen.update(found)
             missing.extend(m for m in chunk if m not in found)
             await asyncio.to_thread(self.store.record_check, model_type, found,
@@ -205,7 +209,23 @@ class MetadataService:
         service = self._model_service(model_type)
         local = _local_versions(service.all_records())
         with_updates = sorted(m for m in model_ids if newer_versions(self.store.get(model_type, m), local.get(m, ())))
-        return {"checked": checked, "not_found": sorted(missing), "updates_available": with_updates}
+        return {"checked": checked, "not_found": sorted(missing), "updates_available": with_updates,
+                "from_civarchive": sorted(from_archive)}
+
+    async def _from_civarchive(self, model_ids: Iterable[int]) -> dict[int, dict]:
+        """Models Civitai no longer has, as CivArchive keeps them (their versions, newest first), so an update
+        check and a version status still answer for them. CivArchive's failures leave a model not found."""
+        archive = self._remote.civarchive(self.http())
+        found: dict[int, dict] = {}
+        for model_id in model_ids:
+            try:
+                answer = await archive.get_model_version(model_id)
+            except RemoteError as exc:
+                logger.info("CivArchive could not be asked about model %s: %s", model_id, exc)
+                continue
+            if answer is not None and answer[1].get("modelVersions"):
+                found[model_id] = answer[1]
+        return found
 
     def update_status(self, model_type: str, model_id: int) -> dict[str, Any]:
         service = self._model_service(model_type)
@@ -243,6 +263,8 @@ class MetadataService:
         """Check one Civitai model for updates now (what a refresh of its versions tab asks for)."""
         self._model_service(model_type)
         found = await fetch_models_by_ids(self.client(), [model_id])
+        if model_id not in found:
+            found.update(await self._from_civarchive([model_id]))
         await asyncio.to_thread(self.store.record_check, model_type, found,
                                 [] if model_id in found else [model_id], time.time())
         self.apply_flags(model_type)

@@ -12,7 +12,7 @@ import os
 from typing import TYPE_CHECKING, Any
 
 from ...security.fetch_guard import FetchPolicy
-from ..metadata.civarchive_client import resolve_civarchive_base_url
+from ..metadata.civarchive_client import CivArchiveClient, resolve_civarchive_base_url
 from ..downloads import huggingface
 from ..metadata.civitai_client import CivitaiClient, resolve_civitai_base_url
 from .proxy import ProxyConfig, env_proxy_urls, proxy_from_settings, session_options
@@ -34,6 +34,7 @@ class RemoteClients:
         self.http = http or ResilientHttp(rate_per_host=4.0, rate_burst=8, fetch_policy=self.fetch_policy)
         self._civitai: CivitaiClient | None = None
         self._civitai_key: tuple[str, str] | None = None
+        self._civarchive: CivArchiveClient | None = None
 
     def civitai(self) -> CivitaiClient:
         settings = self.context.settings
@@ -43,6 +44,13 @@ class RemoteClients:
             self._civitai = CivitaiClient(self.http, base_url=base_url, api_key=settings.civitai_api_key or None)
             self._civitai_key = key
         return self._civitai
+
+    def civarchive(self, http: ResilientHttp | None = None) -> CivArchiveClient:
+        """CivArchive on the shared HTTP (or ``http``, a caller's own), its base URL from the environment."""
+        base_url, http = resolve_civarchive_base_url(os.environ), http or self.http
+        if self._civarchive is None or (self._civarchive.base_url, self._civarchive.http) != (base_url, http):
+            self._civarchive = CivArchiveClient(http, base_url=base_url)
+        return self._civarchive
 
     def proxy(self) -> ProxyConfig | None:
         """The settings' proxy (the session is made with it on first use; without one the env variables apply)."""

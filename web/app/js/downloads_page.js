@@ -139,7 +139,7 @@ export function mountDownloadsPage(root) {
       if (parsed.modelId !== null) {
         const body = await api("/api/lm/model-versions-status", { query: { modelId: parsed.modelId } });
         lookup = { modelId: body.modelId, versionId: parsed.versionId, modelName: body.modelName,
-          modelType: body.modelType, versions: body.versions || [] };
+          modelType: body.modelType, versions: body.versions || [], source: body.source || "" };
       } else {
         lookup = { modelId: null, versionId: parsed.versionId, modelName: "", modelType: "lora", versions: [] };
       }
@@ -249,6 +249,7 @@ export function mountDownloadsPage(root) {
           isPrimary: Boolean(file.primary), fileId: file.id ?? null };
         if (file.id !== undefined) request.file_params.id = file.id;
       }
+      if (info.source === "civarchive") request.source = "civarchive"; // gone from Civitai: CivArchive's mirrors
       if (rootSelect.value) request.model_root = rootSelect.value;
       if (!useDefault.checked) request.relative_path = folderInput.value.trim().replace(/^\/+|\/+$/g, "");
       const name = info.modelName || t("manager.downloads.version_label", { id: versionId || "?" });
