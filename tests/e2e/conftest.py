@@ -13,7 +13,7 @@ from typing import Any, Iterator
 
 import pytest
 
-from support.e2e_live import LiveServer, read_url_and_drain
+from support.e2e_live import LiveServer, ThreadedFakeCivitai, ThreadedFakeHf, read_url_and_drain
 from support.library import lm_sidecar, write_image, write_lora
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -85,6 +85,20 @@ def build_big_library(root: Path, count: int) -> None:
 
 
 # -- fixtures ---------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def civitai() -> Iterator[Any]:
+    """A FakeCivitai on its own thread for one test module (each test registers the models it needs)."""
+    with ThreadedFakeCivitai() as threaded:
+        yield threaded.fake
+
+
+@pytest.fixture
+def hf() -> Iterator[Any]:
+    """A FakeHf (Hugging Face and its CDN) on its own thread."""
+    with ThreadedFakeHf() as threaded:
+        yield threaded.fake
+
+
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     if not CHROMIUM.exists():

@@ -7,20 +7,14 @@ import json
 import time
 import urllib.request
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
-from support.e2e_live import LiveServer, ThreadedFakeCivitai, start_server
+from support.e2e_live import LiveServer, start_server
 from support.library import lm_sidecar, write_lora
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture(scope="module")
-def civitai() -> Iterator[Any]:
-    with ThreadedFakeCivitai() as threaded:
-        yield threaded.fake
 
 
 def _installed(loras: Path, stem: str, model: Any, version: Any) -> None:

@@ -9,19 +9,13 @@ from typing import Any, Iterator
 
 import pytest
 
-from support.e2e_live import LiveServer, ThreadedFakeCivitai, start_server
+from support.e2e_live import LiveServer, start_server
 from support.library import lm_sidecar, write_lora
 
 pytestmark = pytest.mark.e2e
 
 FILE_BYTES = 400_000
 SLOW = 150_000  # bytes per second: a transfer lasts a few seconds, long enough to pause and cancel
-
-
-@pytest.fixture(scope="module")
-def civitai() -> Iterator[Any]:
-    with ThreadedFakeCivitai() as threaded:
-        yield threaded.fake
 
 
 @pytest.fixture

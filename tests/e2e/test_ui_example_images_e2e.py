@@ -10,7 +10,7 @@ from typing import Any, Iterator
 
 import pytest
 
-from support.e2e_live import LiveServer, ThreadedFakeCivitai, start_server
+from support.e2e_live import LiveServer, start_server
 from support.example_images_kit import ExampleModel, add_example_model
 from support.library import lm_sidecar, write_lora
 
@@ -19,12 +19,6 @@ pytestmark = pytest.mark.e2e
 NOT_CONFIGURED = "Set example_images_path in settings first"
 RESET = {"example_images_path": "", "download_example_images": False,
          "skip_previously_downloaded_model_versions": False, "download_skip_base_models": []}
-
-
-@pytest.fixture(scope="module")
-def civitai() -> Iterator[Any]:
-    with ThreadedFakeCivitai() as threaded:
-        yield threaded.fake
 
 
 @pytest.fixture(scope="module")

@@ -11,17 +11,11 @@ from typing import Any, Iterator
 
 import pytest
 
-from support.e2e_live import LiveServer, ThreadedFakeHf, start_server
+from support.e2e_live import LiveServer, start_server
 
 pytestmark = pytest.mark.e2e
 
 ADDRESS = "https://huggingface.co/someone/pixel-lora/resolve/main/loras/pixel_style.safetensors"
-
-
-@pytest.fixture
-def hf() -> Iterator[Any]:
-    with ThreadedFakeHf() as threaded:
-        yield threaded.fake
 
 
 @pytest.fixture

@@ -8,16 +8,10 @@ from typing import Any, Iterator
 
 import pytest
 
-from support.e2e_live import LiveServer, ThreadedFakeCivitai, start_server
+from support.e2e_live import LiveServer, start_server
 from support.library import lm_sidecar, write_lora
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture(scope="module")
-def civitai() -> Iterator[Any]:
-    with ThreadedFakeCivitai() as threaded:
-        yield threaded.fake
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ from typing import Any, Iterator
 
 import pytest
 
-from support.e2e_live import LiveServer, ThreadedFakeCivitai, start_server
+from support.e2e_live import LiveServer, start_server
 from support.library import lm_sidecar
 from support.metadata_helpers import add_known_lora
 
@@ -25,21 +25,19 @@ def link_sidecar(path: Path, name: str, model: Any, version: Any) -> None:
 
 
 @pytest.fixture
-def world(tmp_path: Path) -> Iterator[tuple[LiveServer, dict[str, Any]]]:
-    with ThreadedFakeCivitai() as threaded:
-        fake = threaded.fake
-        loras = tmp_path / "loras"
-        old, old_path = add_known_lora(fake, loras, "old.safetensors", seed=1, name="Old Style", images=0,
-                                       versions_after=1)
-        link_sidecar(old_path, "Old Style", old, old.versions[-1])
-        current, current_path = add_known_lora(fake, loras, "current.safetensors", seed=2, name="Current Style",
-                                               images=0)
-        link_sidecar(current_path, "Current Style", current, current.versions[0])
-        live = start_server(tmp_path, loras, civitai_url=fake.base_url, expected=2)
-        try:
-            yield live, {"old": old, "current": current}
-        finally:
-            live.stop()
+def world(tmp_path: Path, civitai: Any) -> Iterator[tuple[LiveServer, dict[str, Any]]]:
+    loras = tmp_path / "loras"
+    old, old_path = add_known_lora(civitai, loras, "old.safetensors", seed=1, name="Old Style", images=0,
+                                   versions_after=1)
+    link_sidecar(old_path, "Old Style", old, old.versions[-1])
+    current, current_path = add_known_lora(civitai, loras, "current.safetensors", seed=2, name="Current Style",
+                                           images=0)
+    link_sidecar(current_path, "Current Style", current, current.versions[0])
+    live = start_server(tmp_path, loras, civitai_url=civitai.base_url, expected=2)
+    try:
+        yield live, {"old": old, "current": current}
+    finally:
+        live.stop()
 
 
 def test_check_lists_the_outdated_model_and_ignoring_removes_it(world, page):
