@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any, Iterable, Protocol
+from typing import TYPE_CHECKING, Any, Iterable
+
+if TYPE_CHECKING:  # the UI graph's records (``comfyui`` imports this module, so only for the types)
+    from .comfyui import _Link, _UINode
 
 logger = logging.getLogger(__name__)
 
@@ -21,22 +24,6 @@ BROADCASTER_TYPES = frozenset({"Anything Everywhere", "Anything Everywhere3", "A
 _PROMPTS = "Prompts Everywhere"
 _ANY = "*"
 _RESTRICTION_KEYS = ("title_regex", "input_regex", "group_regex")
-
-
-class LinkLike(Protocol):
-    origin: str
-    origin_slot: int
-    type: str
-
-
-class NodeLike(Protocol):
-    id: str
-    type: str
-    mode: int
-    inputs: list[dict[str, Any]]
-    outputs: list[dict[str, Any]]
-    widgets: Any
-    properties: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -49,7 +36,7 @@ class Broadcast:
     name_hint: str | None = None  # Prompts Everywhere: "pos" or "neg", matched in the target input's name
 
 
-def _restricted(node: NodeLike) -> bool:
+def _restricted(node: _UINode) -> bool:
     """True when the node narrows its targets in a way we do not evaluate."""
     if node.type == "Anything Everywhere?":
         values = node.widgets if isinstance(node.widgets, list) else []
@@ -62,7 +49,7 @@ def _restricted(node: NodeLike) -> bool:
     return any(bool(props.get(key)) for key in ("group_restricted", "color_restricted"))
 
 
-def _link_type(slot: dict[str, Any], link: LinkLike | None, nodes: dict[str, NodeLike]) -> str | None:
+def _link_type(slot: dict[str, Any], link: _Link | None, nodes: dict[str, _UINode]) -> str | None:
     for candidate in (link.type if link else None, slot.get("type")):
         if isinstance(candidate, str) and candidate and candidate != _ANY:
             return candidate
@@ -73,7 +60,7 @@ def _link_type(slot: dict[str, Any], link: LinkLike | None, nodes: dict[str, Nod
     return kind if isinstance(kind, str) and kind and kind != _ANY else None
 
 
-def broadcasts(nodes: dict[str, NodeLike], links: dict[str, LinkLike], active: Iterable[str]) -> list[Broadcast]:
+def broadcasts(nodes: dict[str, _UINode], links: dict[str, _Link], active: Iterable[str]) -> list[Broadcast]:
     """Every broadcast of the active broadcaster nodes among ``nodes`` (one graph level)."""
     found: list[Broadcast] = []
     for node_id in active:
