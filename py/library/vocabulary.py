@@ -49,9 +49,12 @@ class Vocabulary:
         """A record's words leave the table (before an edit replaces it, or when it is removed)."""
         for token in tokens:
             found = self.slots_of.get(token)
-            if found is None or slot not in found:
+            if found is None:
                 continue
-            found.remove(slot)
+            try:
+                found.remove(slot)  # one pass over the list (a common word's list holds a fifth of the library)
+            except ValueError:  # the word is not under this slot
+                continue
             self._arrays.pop(token, None)
             if not found:
                 del self.slots_of[token]

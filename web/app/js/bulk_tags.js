@@ -50,42 +50,39 @@ export async function bulkTagEdit(base, paths, edit, known = new Map()) {
   return { ok, errors };
 }
 
-/** A small modal form (``formDialog``) with the submit button ``submitId``. */
-function ask(title, submitId, submitLabel, fill) {
-  return formDialog({ title, submitId, submitLabel, fill });
-}
-
 const field = (label, input) => h("label", { class: "field" }, h("span", { text: label }), input);
 const textInput = (attrs) => h("input", { type: "text", class: "text-input", spellcheck: "false", autocomplete: "off", ...attrs });
 
 /** Ask which tag to rename and to what; resolves the edit {replace: {from: to}}, or null. */
 function replaceTagDialog(items) {
-  return ask(t("manager.bulk.replace_tag"), "bulk-replace-submit", t("common.save"), (form) => {
-    const known = h("datalist", { id: "bulk-replace-known" }, ...selectionTags(items).map(([tag]) => h("option", { value: tag })));
-    const from = textInput({ id: "bulk-replace-from", list: "bulk-replace-known", maxlength: "128", required: true });
-    const to = textInput({ id: "bulk-replace-to", maxlength: "128", required: true });
-    form.append(known, field(t("manager.bulk.replace_from"), from), field(t("manager.bulk.replace_to"), to));
-    return () => (from.value.trim() && to.value.trim() ? { replace: { [from.value.trim()]: to.value.trim() } } : null);
-  });
+  return formDialog({ title: t("manager.bulk.replace_tag"), submitId: "bulk-replace-submit", submitLabel: t("common.save"),
+    fill: (form) => {
+      const known = h("datalist", { id: "bulk-replace-known" }, ...selectionTags(items).map(([tag]) => h("option", { value: tag })));
+      const from = textInput({ id: "bulk-replace-from", list: "bulk-replace-known", maxlength: "128", required: true });
+      const to = textInput({ id: "bulk-replace-to", maxlength: "128", required: true });
+      form.append(known, field(t("manager.bulk.replace_from"), from), field(t("manager.bulk.replace_to"), to));
+      return () => (from.value.trim() && to.value.trim() ? { replace: { [from.value.trim()]: to.value.trim() } } : null);
+    } });
 }
 
 /** Ask which tags to remove: checkboxes of the tags the loaded models carry, and a field for any other (a
  * selection of a whole filter holds models whose tags were never loaded); resolves {remove: [...]}, or null. */
 function removeTagsDialog(items) {
-  return ask(t("manager.bulk.remove_tags"), "bulk-remove-submit", t("manager.bulk.remove_submit"), (form) => {
-    const boxes = selectionTags(items).map(([tag, n]) => h("label", { class: "check-row" },
-      h("input", { type: "checkbox", value: tag, class: "bulk-remove-tag" }),
-      h("span", { class: "grow", text: tag }), h("span", { class: "muted", text: String(n) })));
-    const other = textInput({ id: "bulk-remove-other" });
-    form.append(boxes.length ? h("fieldset", { class: "bulk-remove-list" }, h("legend", { text: t("manager.bulk.remove_label") }), ...boxes)
-      : h("p", { class: "muted", id: "bulk-remove-none", text: t("manager.bulk.no_tags") }),
-    field(t("manager.bulk.remove_other"), other));
-    return () => {
-      const picked = [...form.querySelectorAll(".bulk-remove-tag:checked")].map((box) => box.value)
-        .concat(other.value.split(",").map((tag) => tag.trim()).filter(Boolean));
-      return picked.length ? { remove: picked } : null;
-    };
-  });
+  return formDialog({ title: t("manager.bulk.remove_tags"), submitId: "bulk-remove-submit",
+    submitLabel: t("manager.bulk.remove_submit"), fill: (form) => {
+      const boxes = selectionTags(items).map(([tag, n]) => h("label", { class: "check-row" },
+        h("input", { type: "checkbox", value: tag, class: "bulk-remove-tag" }),
+        h("span", { class: "grow", text: tag }), h("span", { class: "muted", text: String(n) })));
+      const other = textInput({ id: "bulk-remove-other" });
+      form.append(boxes.length ? h("fieldset", { class: "bulk-remove-list" }, h("legend", { text: t("manager.bulk.remove_label") }), ...boxes)
+        : h("p", { class: "muted", id: "bulk-remove-none", text: t("manager.bulk.no_tags") }),
+      field(t("manager.bulk.remove_other"), other));
+      return () => {
+        const picked = [...form.querySelectorAll(".bulk-remove-tag:checked")].map((box) => box.value)
+          .concat(other.value.split(",").map((tag) => tag.trim()).filter(Boolean));
+        return picked.length ? { remove: picked } : null;
+      };
+    } });
 }
 
 export const TAG_EDITS = {
