@@ -279,8 +279,7 @@ class ModelService:
             # An edit (a hash stored, a note saved) may have landed on a model while it was being read: its
             # record is newer than what was read, so it is kept, and the next sweep reads the file again.
             async with self.locked(r.file_path for r in records):
-                olds = {stat.path: old for stat, old in batch}
-                current = [r for r in records if index.get(r.file_path) is olds.get(r.file_path)]
+                current = [r for (_stat, old), r in zip(batch, records) if index.get(r.file_path) is old]
                 refused = await index.put_many(current)
             for path in refused:
                 summary.problems.append(f"{path}: its metadata cannot be stored in the index; skipped")
