@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 from typing import Union
+from urllib.parse import urlsplit
 
 IPAddress = Union[ipaddress.IPv4Address, ipaddress.IPv6Address]
 LOOPBACK_NAMES = ("localhost",)
@@ -23,6 +24,20 @@ def normalize_host(host: str) -> str:
     if text.endswith(".") and not text.endswith(".."):
         text = text[:-1]
     return text
+
+
+DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def url_origin(url: str) -> tuple[str, str, int | None] | None:
+    """The scheme, normalised host and port (the scheme's default when none is written) of an address, to
+    compare two addresses' sites; None when it cannot be read (a port out of range or not a number)."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return None
+    return parts.scheme, normalize_host(parts.hostname or ""), port or DEFAULT_PORTS.get(parts.scheme)
 
 
 def split_host_port(value: str) -> tuple[str, int | None]:

@@ -15,19 +15,17 @@ from __future__ import annotations
 import logging
 import socket
 from typing import Callable, Iterable
-from urllib.parse import urlsplit
 
 import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
 from yarl import URL
 
 from ..services.remote.errors import ErrorKind, RemoteError
-from .addresses import is_loopback_host, is_public_address, normalize_host, parse_ip, split_host_port
+from .addresses import is_loopback_host, is_public_address, normalize_host, parse_ip, split_host_port, url_origin
 
 logger = logging.getLogger(__name__)
 
 ALLOWED_SCHEMES = ("http", "https")
-DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 def blocked(url: str, reason: str) -> RemoteError:
@@ -51,11 +49,8 @@ class FetchPolicy:
     def is_trusted(self, host: str, port: int | None) -> bool:
         host = normalize_host(host)
         for origin in self._trusted_origins():
-            parts = urlsplit(origin)
-            if not parts.hostname:
-                continue
-            origin_port = parts.port or DEFAULT_PORTS.get(parts.scheme)
-            if normalize_host(parts.hostname) == host and origin_port == port:
+            site = url_origin(origin)
+            if site is not None and site[1] and site[1:] == (host, port):
                 return True
         for entry in self._allowed_hosts():
             allowed_host, allowed_port = split_host_port(entry)

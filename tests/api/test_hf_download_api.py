@@ -200,8 +200,10 @@ async def test_a_token_without_access_says_so(lib_env, make_client, fake_hf, mon
     {"repo": "someone/x"},
     {"url": 7},
     {"url": "hf://someone/x/a.safetensors", "model_type": "vae"},
+    {"url": "https://huggingface.co:99999/someone/x/resolve/main/a.safetensors"},
+    {"url": "https://huggingface.co:port/someone/x/resolve/main/a.safetensors"},
 ], ids=["empty", "local-address", "other-host", "traversal", "short", "bad-repo", "bad-filename", "no-filename",
-        "not-a-string", "bad-type"])
+        "not-a-string", "bad-type", "port-out-of-range", "port-not-a-number"])
 async def test_bad_requests_are_400(lib_env, make_client, fake_hf, monkeypatch, snapshot, payload):
     client = await hf_client(make_client, lib_env, fake_hf, monkeypatch)
     response = await client.post("/api/lm/download-hf-model", json=payload)

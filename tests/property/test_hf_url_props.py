@@ -40,7 +40,8 @@ def test_any_text_is_a_confined_file_or_a_refusal(parts, scheme, middle):
 
 
 @settings(max_examples=200, deadline=None)
-@given(text=st.text(max_size=80))
+@given(text=st.one_of(st.text(max_size=80), st.builds(
+    "https://huggingface.co:{}/a/b/resolve/main/{}".format, st.text(max_size=8), st.text(max_size=12))))
 def test_arbitrary_text_never_crashes(text):
     try:
         _assert_confined(parse_hf_url(text, BASE))

@@ -21,6 +21,7 @@ from urllib.parse import quote, unquote, urlsplit
 from ...library.ingest import new_sidecar
 from ...library.paths import to_api_path
 from ...library.scanner import FileStat
+from ...security.addresses import url_origin
 from ..remote.errors import ErrorKind, RemoteError, classify_status
 from ..remote.resilience import ResilientHttp, host_key
 
@@ -75,12 +76,6 @@ def resolve_base_url(environ: Mapping[str, str] = os.environ) -> str:
     return DEFAULT_BASE_URL
 
 
-def _origin(url: str) -> tuple[str, str, int | None]:
-    parts = urlsplit(url)
-    port = parts.port or {"http": 80, "https": 443}.get(parts.scheme)
-    return parts.scheme, (parts.hostname or "").lower(), port
-
-
 def _check_name(part: str, what: str) -> str:
     if not _NAME.fullmatch(part) or part in (".", "..") or ".." in part:
         raise HfUrlError(f"Invalid Hugging Face {what}: {part[:100]!r}")
@@ -127,7 +122,9 @@ def parse_hf_url(text: str, base_url: str = DEFAULT_BASE_URL) -> HfFile:
         parts = urlsplit(text)
     except ValueError:
         raise HfUrlError("Not a valid address") from None
-    if parts.username or parts.password or _origin(text) not in (_origin(base_url), _origin(DEFAULT_BASE_URL)):
+    site = url_origin(text)
+    if parts.username or parts.password or site is None or site not in (url_origin(base_url),
+                                                                          url_origin(DEFAULT_BASE_URL)):
         raise HfUrlError(f"Not a Hugging Face address (expected {base_url}/<owner>/<repo>/resolve/<revision>/<file>)")
     segments = parts.path.split("/")[1:]
     if len(segments) < 5 or segments[2] not in ("resolve", "blob"):
@@ -155,7 +152,8 @@ def token_from(extra: Mapping[str, Any]) -> str:
 
 def auth_headers(url: str, token: str, base_url: str) -> dict[str, str]:
     """The token, only for the Hugging Face host itself (same scheme, host and port as ``base_url``)."""
-    if token and _origin(url) == _origin(base_url):
+    site = url_origin(url)
+    if token and site is not None and site == url_origin(base_url):
         return {"Authorization": f"Bearer {token}"}
     return {}
 
