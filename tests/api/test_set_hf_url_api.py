@@ -48,9 +48,10 @@ async def test_the_link_is_written_and_nothing_else_is_lost(lib_env, make_client
     ({"file_path": "<lora>", "hf_url": "https://evil.example/a/b"}, 400),
     ({"file_path": "<lora>", "hf_url": "https://huggingface.co/../b"}, 400),
     ({"file_path": "<lora>", "hf_url": 5}, 400),
+    ({"file_path": "<lora>", "hf_url": "https://huggingface.co:99999/a/b"}, 400),
     ({"file_path": "/etc/passwd", "hf_url": "https://huggingface.co/a/b"}, 400),
     ({"file_path": "<root>/missing.safetensors", "hf_url": "https://huggingface.co/a/b"}, 404),
-], ids=["no-path", "no-url", "no-repo-name", "file-address", "other-host", "dotdot", "not-a-string", "outside",
+], ids=["no-path", "no-url", "no-repo-name", "file-address", "other-host", "dotdot", "not-a-string", "bad-port", "outside",
         "missing"])
 async def test_bad_requests_leave_the_sidecar_alone(lib_env, make_client, lora, snapshot, payload, status):
     client = await make_client(lib_env)

@@ -1,6 +1,7 @@
 """Parsers of the Downloader take whatever a server or a user sends: never crash, never leak a key."""
 from __future__ import annotations
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -38,3 +39,8 @@ def test_redacted_urls_keep_no_secret(secret, path):
 @given(st.text(max_size=80))
 def test_redact_url_never_crashes(value):
     assert isinstance(redact_url(value), str)
+
+
+@pytest.mark.parametrize("url", ["https://cdn.example:99999/file?token=x", "https://cdn.example:port/file"])
+def test_an_unreadable_port_is_redacted_not_raised(url):
+    assert redact_url(url) == "<invalid url>"

@@ -80,11 +80,12 @@ def redact_url(url: str) -> str:
     """The URL without credentials, query or fragment: safe to log (Civitai keys travel as ``?token=``)."""
     try:
         parts = urlsplit(url)
+        port = parts.port
     except ValueError:
         return "<invalid url>"
     host = parts.hostname or ""
-    if parts.port is not None:
-        host = f"{host}:{parts.port}"
+    if port is not None:
+        host = f"{host}:{port}"
     return urlunsplit((parts.scheme, host, parts.path, "", ""))
 
 

@@ -136,7 +136,8 @@ def parse_repo_url(text: str) -> str:
     """``https://huggingface.co/<owner>/<repo>`` (a trailing slash allowed) as that canonical address, the link
     a model keeps to its repository (``set-hf-url``); raises ``HfUrlError`` for anything else."""
     text = str(text or "").strip()
-    parts = urlsplit(text) if len(text) <= MAX_URL_LENGTH else None
+    readable = len(text) <= MAX_URL_LENGTH and url_origin(text) is not None  # its port, if any, is a port
+    parts = urlsplit(text) if readable else None
     segments = parts.path.strip("/").split("/") if parts else []
     if (parts is None or parts.scheme not in ("http", "https") or (parts.hostname or "").lower() != "huggingface.co"
             or parts.port is not None or parts.username or parts.query or parts.fragment or len(segments) != 2):
