@@ -143,7 +143,10 @@ class AppContext:
             await component.start()
         self.fully_started.set()
 
-    async def close(self) -> None:
+    async def close(self, *, job_grace: float | None = None) -> None:
+        """Close the components, stop the jobs (a running one gets ``job_grace`` seconds, by default the job
+        manager's grace, to end on its own before it is cancelled), then the services, the index database and
+        the event hub."""
         if not self._started:
             return
         self._started = False
@@ -153,7 +156,7 @@ class AppContext:
         self.fully_started.clear()
         for component in reversed(list(self.components.values())):
             await component.close()
-        await self.jobs.shutdown()
+        await self.jobs.shutdown(grace=job_grace)
         for service in self.services.values():
             await service.close()
         await self.database.close()

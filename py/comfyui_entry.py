@@ -22,6 +22,9 @@ from .settings import PACKAGE_ROOT, resolve_runtime_paths
 logger = logging.getLogger(__name__)
 
 EXIT_CLOSE_SECONDS = 5.0
+# At exit a running job (a start-up scan) gets this long to stop before it is cancelled: the jobs' usual grace
+# (5 s) would use the whole close budget, and the stores would be left open.
+EXIT_JOB_GRACE_SECONDS = 1.0
 COMFYUI_FOLDERS = {kind.name: kind.folders for kind in KINDS}  # one table: py/library/kinds.py
 
 
@@ -93,9 +96,9 @@ def close_at_exit(context: AppContext, loop: asyncio.AbstractEventLoop | None,
             return
         try:
             if loop.is_running():  # the loop lives in another thread
-                asyncio.run_coroutine_threadsafe(context.close(), loop).result(timeout)
+                asyncio.run_coroutine_threadsafe(context.close(job_grace=EXIT_JOB_GRACE_SECONDS), loop).result(timeout)
             else:
-                loop.run_until_complete(asyncio.wait_for(context.close(), timeout))
+                loop.run_until_complete(asyncio.wait_for(context.close(job_grace=EXIT_JOB_GRACE_SECONDS), timeout))
         except BaseException as exc:  # noqa: BLE001 - exiting anyway: say what was left open, never raise
             logger.warning("LoRA Manager could not close its stores on exit: %r", exc)
 

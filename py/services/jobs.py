@@ -391,14 +391,15 @@ class JobManager:
             logger.warning("job %s (%s) ignored cancel; cancelling its task", entry.job.id, entry.job.kind)
             entry.task.cancel()
 
-    async def shutdown(self) -> None:
-        """Cancel every job and wait until all have ended; later calls wait for the same end."""
+    async def shutdown(self, grace: float | None = None) -> None:
+        """Cancel every job and wait until all have ended; later calls wait for the same end. A running job
+        gets ``grace`` seconds (default: the manager's cancel grace) to stop on its own before it is cancelled."""
         if self._shutdown_task is None:
             self._closed = True
-            self._shutdown_task = asyncio.ensure_future(self._shutdown())
+            self._shutdown_task = asyncio.ensure_future(self._shutdown(self._grace if grace is None else grace))
         await asyncio.shield(self._shutdown_task)
 
-    async def _shutdown(self) -> None:
+    async def _shutdown(self, grace: float) -> None:
         while self._queue:
             entry = self._queue.popleft()
             entry.context.cancel_event.set()
@@ -408,7 +409,7 @@ class JobManager:
             entry.context.cancel_event.set()
         if not tasks:
             return
-        _done, pending = await asyncio.wait(tasks, timeout=self._grace)
+        _done, pending = await asyncio.wait(tasks, timeout=grace)
         for task in pending:
             task.cancel()
         if pending:
